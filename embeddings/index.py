@@ -1,0 +1,263 @@
+"""The index directory: a manifest, the FAISS vectors and the SQLite store, in generations.
+
+Layout::
+
+    DIR/CURRENT -> gen-000002        a symlink, swapped atomically by rename
+    DIR/gen-000002/manifest.json
+    DIR/gen-000002/vectors.faiss
+    DIR/gen-000002/store.sqlite
+
+A build writes a whole new generation beside the current one and then swaps ``CURRENT``; a
+crash at any moment leaves the previous generation readable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+import orjson
+
+from embeddings import store as store_mod
+from embeddings.chunking import ChunkerSettings, Passage, chunk_document
+from embeddings.corpus import Document
+from embeddings.encoder import Encoder, ModelIdentity
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+VECTORS = "vectors.faiss"
+STORE = "store.sqlite"
+ENCODE_CHUNK = 512  # passages per encode call: bounds the memory held by token vectors
+
+
+class IndexDirError(RuntimeError):
+    """The index directory is missing, damaged, or does not fit the model."""
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def current_generation_dir(index_dir: Path) -> Path:
+    link = Path(index_dir) / CURRENT
+    if not link.is_symlink() and not link.exists():
+        raise IndexDirError(f"{index_dir}: no index here (no {CURRENT}); build one with scripts/build_index.py")
+    target = link.resolve()
+    if not target.is_dir():
+        raise IndexDirError(f"{index_dir}: {CURRENT} points to {target.name}, which is missing")
+    return target
+
+
+def exists(index_dir: Path) -> bool:
+    return (Path(index_dir) / CURRENT).is_symlink()
+
+
+def read_manifest(gen_dir: Path) -> dict:
+    path = gen_dir / MANIFEST
+    try:
+        manifest = orjson.loads(path.read_bytes())
+    except FileNotFoundError as exc:
+        raise IndexDirError(f"{path}: missing") from exc
+    except orjson.JSONDecodeError as exc:
+        raise IndexDirError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexDirError(f"{path}: not an index manifest of format version {FORMAT_VERSION}")
+    for key in ("model", "dimension", "counts", "generation"):
+        if key not in manifest:
+            raise IndexDirError(f"{path}: the field {key!r} is missing")
+    return manifest
+
+
+def check_model(manifest: dict, identity: ModelIdentity, where: Path) -> None:
+    built = manifest["model"]
+    if built.get("fingerprint") != identity.fingerprint or manifest["dimension"] != identity.dimension:
+        raise IndexDirError(
+            f"{where}: this index was built with the model {built.get('name')!r} "
+            f"(fingerprint {str(built.get('fingerprint'))[:12]}, dimension {manifest['dimension']}), "
+            f"but the configured model is {identity.name!r} (fingerprint {identity.fingerprint[:12]}, "
+            f"dimension {identity.dimension}). Use that model (EMBEDDING_MODEL) or rebuild the index."
+        )
+
+
+def new_faiss_index(dimension: int) -> faiss.Index:
+    """Exact inner product over normalised vectors (= cosine), keyed by passage key."""
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+
+
+@dataclass
+class BuildResult:
+    manifest: dict
+    problems: list[str]
+    encode_seconds: float
+
+
+def build(
+    documents: Iterable[Document],
+    index_dir: Path,
+    encoder: Encoder,
+    chunker: ChunkerSettings | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> BuildResult:
+    """Chunk, encode and write a new generation of ``index_dir``, then make it current.
+
+    ``on_total(n)`` is told the number of passages before encoding starts and ``progress(n)``
+    after each encoded chunk of n passages (for a progress bar).
+    """
+    import time
+
+    chunker = chunker or ChunkerSettings()
+    index_dir = Path(index_dir)
+    problems: list[str] = []
+    docs: list[Document] = []
+    passages_by_doc: list[list[Passage]] = []
+    seen: set[str] = set()
+    budget = encoder.passage_token_budget()
+    for doc in documents:
+        if doc.id in seen:
+            problems.append(f"{doc.source or doc.id}: duplicate document id {doc.id!r}; skipped")
+            continue
+        seen.add(doc.id)
+        docs.append(doc)
+        passages_by_doc.append(chunk_document(doc, encoder.token_count, budget, chunker))
+    if not docs:
+        raise IndexDirError("nothing to index: the corpus holds no readable document")
+    flat = [p for ps in passages_by_doc for p in ps]
+    if on_total:
+        on_total(len(flat))
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    generation = _next_generation(index_dir)
+    final_dir = index_dir / f"gen-{generation:06d}"
+    tmp_dir = index_dir / f"gen-{generation:06d}.tmp"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir.mkdir()
+    try:
+        vectors = np.empty((len(flat), encoder.identity.dimension), dtype=np.float32)
+        sentence_vectors: list[np.ndarray] = []
+        encode_seconds = 0.0
+        for lo in range(0, len(flat), ENCODE_CHUNK):
+            chunk = flat[lo : lo + ENCODE_CHUNK]
+            t0 = time.perf_counter()
+            v, sv = encoder.encode_passages([p.text for p in chunk], [p.sentences for p in chunk])
+            encode_seconds += time.perf_counter() - t0
+            vectors[lo : lo + len(chunk)] = v
+            sentence_vectors.extend(sv)
+            if progress:
+                progress(len(chunk))
+
+        conn = store_mod.create(tmp_dir / STORE)
+        conn.execute("BEGIN")
+        pos = 0
+        for doc, passages in zip(docs, passages_by_doc):
+            n = len(passages)
+            store_mod.insert_document(conn, doc, passages, vectors[pos : pos + n], sentence_vectors[pos : pos + n], pos)
+            pos += n
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+
+        faiss_index = new_faiss_index(encoder.identity.dimension)
+        faiss_index.add_with_ids(vectors, np.arange(len(flat), dtype=np.int64))
+        faiss.write_index(faiss_index, str(tmp_dir / VECTORS))
+        with open(tmp_dir / VECTORS, "rb+") as fh:
+            os.fsync(fh.fileno())
+
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "generation": generation,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "model": encoder.identity.as_dict(),
+            "dimension": encoder.identity.dimension,
+            "prompts": encoder.identity.prompts,
+            "chunker": chunker.as_dict() | {"token_budget": min(budget, chunker.max_tokens)},
+            "counts": {"documents": len(docs), "passages": len(flat)},
+            "faiss": {"kind": "flat", "metric": "inner_product"},
+        }
+        _write_file(tmp_dir / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        _fsync_dir(tmp_dir)
+        os.replace(tmp_dir, final_dir)
+        _swap_current(index_dir, final_dir.name)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    _remove_old_generations(index_dir, keep={final_dir.name})
+    return BuildResult(manifest=manifest, problems=problems, encode_seconds=encode_seconds)
+
+
+def _next_generation(index_dir: Path) -> int:
+    numbers = [int(p.name[4:10]) for p in index_dir.glob("gen-*") if p.name[4:10].isdigit()]
+    return max(numbers, default=0) + 1
+
+
+def _swap_current(index_dir: Path, target_name: str) -> None:
+    tmp_link = index_dir / f"{CURRENT}.tmp"
+    if tmp_link.is_symlink() or tmp_link.exists():
+        tmp_link.unlink()
+    os.symlink(target_name, tmp_link)
+    os.replace(tmp_link, index_dir / CURRENT)
+    _fsync_dir(index_dir)
+
+
+def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
+    """Drop generations older than the previous one (a reader may still hold the previous)."""
+    gens = sorted(p for p in index_dir.glob("gen-*") if p.is_dir() and not p.name.endswith(".tmp"))
+    for path in gens[:-2]:
+        if path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+class Index:
+    """An opened generation: the FAISS index in memory and the store on disk."""
+
+    def __init__(self, index_dir: Path, identity: ModelIdentity) -> None:
+        self.index_dir = Path(index_dir)
+        self.gen_dir = current_generation_dir(self.index_dir)
+        self.manifest = read_manifest(self.gen_dir)
+        check_model(self.manifest, identity, self.gen_dir / MANIFEST)
+        vectors_path = self.gen_dir / VECTORS
+        if not vectors_path.is_file():
+            raise IndexDirError(f"{vectors_path}: missing")
+        try:
+            self.faiss = faiss.read_index(str(vectors_path))
+        except RuntimeError as exc:
+            raise IndexDirError(f"{vectors_path}: cannot be read as a FAISS index ({str(exc).splitlines()[0]})") from exc
+        if self.faiss.d != identity.dimension:
+            raise IndexDirError(f"{vectors_path}: vectors of dimension {self.faiss.d}, expected {identity.dimension}")
+        store_path = self.gen_dir / STORE
+        if not store_path.is_file():
+            raise IndexDirError(f"{store_path}: missing")
+        try:
+            self.store = store_mod.Store(store_path, identity.dimension)
+            documents, passages = self.store.counts()
+        except Exception as exc:  # sqlite3.DatabaseError and kin: a damaged file
+            raise IndexDirError(f"{store_path}: not a readable index store ({exc})") from exc
+        if passages != self.faiss.ntotal:
+            raise IndexDirError(
+                f"{vectors_path}: holds {self.faiss.ntotal} vectors but {store_path.name} holds {passages} passages"
+            )
+        self.generation = int(self.manifest["generation"])
+
+    def counts(self) -> tuple[int, int]:
+        return self.store.counts()
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,63 @@
+"""Build an index directory from a corpus: a folder of seed-format .txt articles or a .jsonl file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from embeddings import index
+from embeddings.chunking import ChunkerSettings
+from embeddings.cli import run
+from embeddings.config import Settings
+from embeddings.corpus import CorpusReport, read_corpus
+from embeddings.encoder import Encoder
+
+
+def main() -> int:
+    settings = Settings.from_env()
+    defaults = ChunkerSettings()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", type=Path, default=Path("seeds"), help="corpus folder or .jsonl (default: %(default)s)")
+    parser.add_argument("--index", type=Path, default=settings.index_dir, help="index directory (default: INDEX_DIR or %(default)s)")
+    parser.add_argument("--model", default=settings.model, help="sentence-transformers model name or folder (default: EMBEDDING_MODEL or the prepared multilingual-e5-small)")
+    parser.add_argument("--max-tokens", type=int, default=defaults.max_tokens, help="passage token budget (default: %(default)s, capped by the model)")
+    parser.add_argument("--min-chars", type=int, default=defaults.min_chars, help="shorter paragraphs merge with a neighbour (default: %(default)s)")
+    parser.add_argument("--if-missing", action="store_true", help="do nothing when the index already exists")
+    args = parser.parse_args()
+    if args.if_missing and index.exists(args.index):
+        print(f"index already exists at {args.index}; not rebuilt")
+        return 0
+    if args.max_tokens < 16 or args.min_chars < 0:
+        parser.error("--max-tokens must be at least 16 and --min-chars at least 0")
+
+    report = CorpusReport()
+    documents = read_corpus(args.corpus, report)  # fails now on a missing path
+    encoder = Encoder(args.model)
+    started = time.perf_counter()
+    with tqdm(unit="passage", desc="encoding", file=sys.stderr) as bar:
+        result = index.build(
+            documents,
+            args.index,
+            encoder,
+            ChunkerSettings(args.max_tokens, args.min_chars),
+            progress=bar.update,
+            on_total=lambda n: setattr(bar, "total", n),
+        )
+    for problem in report.problems + result.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    counts = result.manifest["counts"]
+    skipped = len(report.problems) + len(result.problems)
+    print(
+        f"indexed {counts['documents']} documents as {counts['passages']} passages into {args.index} "
+        f"(generation {result.manifest['generation']}) in {time.perf_counter() - started:.1f} s"
+        + (f"; {skipped} item(s) skipped" if skipped else "")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

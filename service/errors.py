@@ -1,0 +1,69 @@
+"""Every error leaves the service as JSON ``{"error": {"code", "message"}}`` with a fitting status."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from service.jsonio import json_response
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(status: int, code: str, message: str):
+    return json_response({"error": {"code": code, "message": message}}, status)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One sentence a person can act on, naming the fields at fault."""
+    unknown = [".".join(map(str, e["loc"])) for e in exc.errors() if e["type"] == "extra_forbidden"]
+    if unknown:
+        return f"unknown field(s): {', '.join(unknown)}"
+    parts = []
+    for e in exc.errors():
+        where = ".".join(map(str, e["loc"])) or "body"
+        parts.append(f"{where}: {'is required' if e['type'] == 'missing' else e['msg'].lower()}")
+    return "; ".join(parts)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(ValidationError)
+    def _validation_error(exc: ValidationError):
+        return error_response(400, "invalid_request", describe_validation_error(exc))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        if status == 413:
+            limit = app.config.get("MAX_CONTENT_LENGTH")
+            return error_response(413, "payload_too_large", f"the request body is over the limit of {limit} bytes")
+        return error_response(status, _HTTP_CODES.get(status, "http_error"), exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "the server failed to answer this request; it has been logged")
