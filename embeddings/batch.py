@@ -1,0 +1,84 @@
+"""Batch querying: many queries from a JSONL file, encoded in batches, answered in order."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from embeddings.corpus import CorpusReport
+from embeddings.search import QueryError, Searcher, check_languages, check_query
+from embeddings.text import normalize
+
+
+@dataclass
+class QueryLine:
+    id: object
+    query: str
+    langs: list[str] | None
+
+
+def read_queries(path: Path, report: CorpusReport) -> list[QueryLine]:
+    """Input lines ``{"id", "query"}`` with an optional ``"lang"`` list; bad lines are reported and skipped."""
+    queries = []
+    with Path(path).open("rb") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{line_no}"
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                report.problems.append(f"{where}: not valid JSON ({exc}); skipped")
+                continue
+            if not isinstance(row, dict) or "id" not in row:
+                report.problems.append(f'{where}: expected an object with "id" and "query"; skipped')
+                continue
+            langs = row.get("lang")
+            if isinstance(langs, str):
+                langs = [langs]
+            try:
+                check_query(row.get("query"), 1)
+                if langs is not None and not (isinstance(langs, list) and all(isinstance(x, str) for x in langs)):
+                    raise QueryError('"lang" must be a list of language codes')
+                langs = check_languages(langs)
+            except QueryError as exc:
+                report.problems.append(f"{where}: {exc}; skipped")
+                continue
+            queries.append(QueryLine(row["id"], row["query"], langs))
+    return queries
+
+
+def run_batch(
+    searcher: Searcher,
+    queries: list[QueryLine],
+    k: int,
+    batch_size: int = 64,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[dict]:
+    """Output rows in input order: ``{"id", "query", "results": [{rank, score, passage_id, doc_id, lang}]}``."""
+    check_query("k", k)
+    for lo in range(0, len(queries), batch_size):
+        batch = queries[lo : lo + batch_size]
+        vectors = searcher.encoder.encode_queries([normalize(q.query).strip() for q in batch])
+        groups: dict[tuple[str, ...] | None, list[int]] = defaultdict(list)
+        for i, q in enumerate(batch):
+            groups[tuple(q.langs) if q.langs else None].append(i)
+        answers: list[list] = [[] for _ in batch]
+        for langs, rows in groups.items():
+            for i, results in zip(rows, searcher.search_vectors(vectors[rows], k, langs)):
+                answers[i] = results
+        for q, results in zip(batch, answers):
+            yield {
+                "id": q.id,
+                "query": q.query,
+                "results": [
+                    {"rank": r.rank, "score": r.score, "passage_id": r.passage_id, "doc_id": r.doc_id, "lang": r.lang}
+                    for r in results
+                ],
+            }
+        if progress:
+            progress(len(batch))

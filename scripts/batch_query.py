@@ -1,0 +1,49 @@
+"""Answer many queries from a JSONL file ({"id", "query", optional "lang": [...]}) into a JSONL file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import orjson
+from tqdm import tqdm
+
+from embeddings.batch import read_queries, run_batch
+from embeddings.cli import open_searcher, run
+from embeddings.corpus import CorpusReport
+from embeddings.search import MAX_K
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--index", type=Path, help="index directory (default: INDEX_DIR or data/index)")
+    parser.add_argument("--in", dest="infile", type=Path, required=True, help="queries, one JSON object a line")
+    parser.add_argument("--out", type=Path, required=True, help="results, one JSON object a line")
+    parser.add_argument("--k", type=int, default=10, help=f"results per query, 1-{MAX_K} (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=64, help="queries encoded together (default: %(default)s)")
+    parser.add_argument("--model", help="embedding model (default: EMBEDDING_MODEL or the prepared default)")
+    args = parser.parse_args()
+    if not 1 <= args.k <= MAX_K:
+        parser.error(f"--k must be from 1 to {MAX_K}")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
+    if not args.infile.is_file():
+        raise OSError(f"{args.infile}: no such file")
+
+    report = CorpusReport()
+    queries = read_queries(args.infile, report)
+    for problem in report.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    searcher = open_searcher(args.index, args.model)
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    with tmp.open("wb") as out, tqdm(total=len(queries), unit="query", desc="searching", file=sys.stderr) as bar:
+        for row in run_batch(searcher, queries, args.k, args.batch_size, progress=bar.update):
+            out.write(orjson.dumps(row) + b"\n")
+    tmp.replace(args.out)  # a failed run never leaves a half-written output that looks complete
+    print(f"answered {len(queries)} queries into {args.out}; {len(report.problems)} line(s) skipped")
+    return 1 if not queries and report.problems else 0
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,61 @@
+"""Shared fixtures: the real default model, an index of the seeds, a real server process."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from embeddings.corpus import read_corpus
+from embeddings.encoder import Encoder
+from embeddings.index import Index, build
+from embeddings.search import Searcher
+from tests.server import ServerProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+EVAL_DIR = ROOT.parent / "shared" / "eval"
+
+
+@pytest.fixture(scope="session")
+def encoder() -> Encoder:
+    return Encoder()
+
+
+@pytest.fixture(scope="session")
+def seed_index_dir(tmp_path_factory, encoder) -> Path:
+    """An index of the five seed articles, built once; tests that write use a copy."""
+    path = tmp_path_factory.mktemp("seed-index") / "index"
+    build(read_corpus(SEEDS), path, encoder)
+    return path
+
+
+@pytest.fixture(scope="session")
+def searcher(seed_index_dir, encoder) -> Searcher:
+    return Searcher(Index(seed_index_dir, encoder.identity), encoder)
+
+
+@pytest.fixture
+def index_copy(seed_index_dir, tmp_path) -> Path:
+    """A private copy of the seed index, for tests that change it."""
+    target = tmp_path / "index"
+    shutil.copytree(seed_index_dir, target, symlinks=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def live_server(seed_index_dir, tmp_path_factory):
+    """A real gunicorn server over a copy of the seed index, shared by read-only tests."""
+    index_dir = tmp_path_factory.mktemp("live") / "index"
+    shutil.copytree(seed_index_dir, index_dir, symlinks=True)
+    server = ServerProcess(index_dir, index_dir.parent / "server.log").wait_ready()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def eval_dir() -> Path:
+    if not EVAL_DIR.is_dir():
+        pytest.skip(f"evaluation data not found at {EVAL_DIR}")
+    return EVAL_DIR
