@@ -95,10 +95,7 @@ def parse_seed_text(doc_id: str, raw: str, source: str = "") -> Document:
     return make_document(doc_id, "\n".join(lines), title=title, date=date, source=source)
 
 
-def _read_txt_folder(folder: Path, report: CorpusReport) -> Iterator[Document]:
-    files = sorted(folder.glob("*.txt"))
-    if not files:
-        raise CorpusError(f"{folder}: no .txt files in this folder")
+def _read_txt_files(files: list[Path], report: CorpusReport) -> Iterator[Document]:
     for path in files:
         try:
             raw = path.read_text(encoding="utf-8")
@@ -160,7 +157,10 @@ def read_corpus(path: Path | str, report: CorpusReport | None = None) -> Iterato
     if not path.exists():
         raise CorpusError(f"{path}: no such file or folder")
     if path.is_dir():
-        return _read_txt_folder(path, report)
+        files = sorted(path.glob("*.txt"))
+        if not files:
+            raise CorpusError(f"{path}: no .txt files in this folder")
+        return _read_txt_files(files, report)
     if path.suffix == ".jsonl":
         return _read_jsonl(path, report)
     raise CorpusError(f"{path}: expected a folder of .txt articles or a .jsonl file")

@@ -97,7 +97,7 @@ def detect_language(text: str) -> str:
         # show English function words to be called English.
         words = re.findall(r"[a-z]+", text.lower())
         english = sum(w in _ENGLISH_WORDS for w in words)
-        if len(words) <= 4 or english >= 0.05 * len(words):
+        if len(words) <= 4 or english >= 0.15 * len(words):
             return "en"
     return "other"
 

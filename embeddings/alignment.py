@@ -1,0 +1,370 @@
+"""Cross-lingual alignment with margin scoring (as in bitext mining).
+
+Plain cosine is a poor judge of "says the same thing" with this model: its cosines are
+compressed, and some passages sit close to everything (hubs). The ratio margin of Artetxe &
+Schwenk (2019) divides the cosine of a pair by the mean cosine of each side's k nearest
+neighbours on the other side::
+
+    margin(x, y) = cos(x, y) / ((mean_kNN_T(x) + mean_kNN_S(y)) / 2)
+
+so a pair counts only when it stands out from both neighbourhoods. A margin above 1 means the
+pair is closer than the typical neighbour; translations score clearly above, topical neighbours
+near 1.
+
+Two entry points:
+- :func:`related_passages` for one passage (the HTTP route): two FAISS searches restricted by
+  ID selectors, cheap enough per request;
+- :func:`align_passages` / :func:`align_documents` for a whole corpus (``scripts/related.py``):
+  every vector loaded once, k-NN in both directions in batches.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from embeddings.index import Index
+from embeddings.search import QueryError, check_languages
+from embeddings.text import LANGUAGES
+
+DEFAULT_NEIGHBOURS = 4  # k of the margin's neighbourhoods; 4 is the bitext-mining default
+SEARCH_BATCH = 1024  # query vectors per FAISS call in the corpus-wide jobs
+
+
+class PassageNotFound(LookupError):
+    """No passage with that key or id in the index."""
+
+
+@dataclass
+class RelatedPassage:
+    key: int
+    passage_id: str
+    margin: float
+    cosine: float
+
+
+@dataclass
+class AlignedPair:
+    source_id: str
+    target_id: str
+    margin: float
+    cosine: float
+
+    def as_dict(self) -> dict:
+        return {"source_id": self.source_id, "target_id": self.target_id, "margin": self.margin, "cosine": self.cosine}
+
+
+def ratio_margin(cosine: np.ndarray, source_mean: np.ndarray, target_mean: np.ndarray) -> np.ndarray:
+    """``cos / ((mean_kNN(x) + mean_kNN(y)) / 2)``, elementwise (broadcasting)."""
+    return cosine / np.maximum((source_mean + target_mean) / 2.0, 1e-6)
+
+
+def passage_key(index: Index, passage_id: str) -> int:
+    """The integer key of the passage with user-facing id ``"<doc_id>:<ordinal>"``."""
+    row = index.store.conn().execute("SELECT key FROM passages WHERE id = ?", (passage_id,)).fetchone()
+    if row is None:
+        raise PassageNotFound(f"no passage {passage_id!r} in the index")
+    return int(row[0])
+
+
+def _search(index: faiss.Index, vectors: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+    return index.search(np.ascontiguousarray(vectors, dtype=np.float32), k, params=params)
+
+
+def related_passages(
+    index: Index,
+    passage_key: int,
+    k: int = 5,
+    langs: list[str] | None = None,
+    *,
+    neighbours: int = DEFAULT_NEIGHBOURS,
+) -> list[RelatedPassage]:
+    """Passages that say what passage ``passage_key`` says, best margin first.
+
+    ``langs`` are the target languages (None: every language but the passage's own). The
+    forward neighbourhood is the passage's k-NN among the targets; each candidate's backward
+    neighbourhood is its k-NN among the passages of the source passage's language. The passage
+    itself is never returned. Raises PassageNotFound for an unknown key and QueryError for an
+    unknown language code.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise QueryError("k must be a positive integer")
+    langs = check_languages(langs)
+    row = index.store.conn().execute("SELECT lang FROM passages WHERE key = ?", (int(passage_key),)).fetchone()
+    if row is None:
+        raise PassageNotFound(f"no passage with key {passage_key} in the index")
+    own_lang = row[0]
+    targets = langs if langs is not None else [lang for lang in LANGUAGES if lang != own_lang]
+    target_keys = index.store.keys_matching(targets, None)
+    target_keys = target_keys[target_keys != passage_key]
+    if not len(target_keys):
+        return []
+    source_keys = index.store.keys_matching([own_lang], None)
+
+    vector = index.faiss.reconstruct(int(passage_key)).reshape(1, -1)
+    # A few more candidates than asked for: the margin may promote one from below the top k.
+    n_fetch = min(max(2 * k, neighbours), len(target_keys))
+    cos, keys = _search(index.faiss, vector, n_fetch, target_keys)
+    found = keys[0] >= 0
+    cos, keys = cos[0][found], keys[0][found]
+    forward_mean = float(cos[: min(neighbours, len(cos))].mean())
+
+    candidates = np.stack([index.faiss.reconstruct(int(key)) for key in keys])
+    # source_keys holds the passage itself, so it is never empty and every search is full.
+    back_cos, _ = _search(index.faiss, candidates, min(neighbours, len(source_keys)), source_keys)
+    backward_mean = back_cos.mean(axis=1)
+
+    margins = ratio_margin(cos, forward_mean, backward_mean)
+    order = np.argsort(-margins, kind="stable")[:k]
+    ids = dict(
+        index.store.conn()
+        .execute(f"SELECT key, id FROM passages WHERE key IN ({','.join('?' * len(order))})", [int(keys[i]) for i in order])
+        .fetchall()
+    )
+    return [
+        RelatedPassage(
+            key=int(keys[i]),
+            passage_id=ids[int(keys[i])],
+            margin=round(float(margins[i]), 6),
+            cosine=round(float(cos[i]), 6),
+        )
+        for i in order
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Corpus-wide alignment
+
+
+@dataclass
+class _Side:
+    """The passages of one language (or of the documents of one language), in memory."""
+
+    keys: np.ndarray
+    ids: list[str]
+    doc_ids: list[str]
+    vectors: np.ndarray
+
+
+def _load_side(index: Index, lang: str, by_document: bool) -> _Side:
+    column = "d.lang" if by_document else "p.lang"
+    rows = (
+        index.store.conn()
+        .execute(
+            f"SELECT p.key, p.id, p.doc_id FROM passages p JOIN documents d ON d.id = p.doc_id "
+            f"WHERE {column} = ? ORDER BY p.key",
+            (lang,),
+        )
+        .fetchall()
+    )
+    keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    vectors = np.empty((len(keys), index.faiss.d), dtype=np.float32)
+    if len(keys):
+        all_keys, all_vectors = index.store.all_vectors()
+        vectors[:] = all_vectors[np.searchsorted(all_keys, keys)]
+    return _Side(keys, [r[1] for r in rows], [r[2] for r in rows], vectors)
+
+
+def knn(
+    queries: np.ndarray,
+    base: np.ndarray,
+    k: int,
+    progress: Callable[[int], None] | None = None,
+    exclude_self: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact inner-product k-NN of each query row among ``base`` rows: (cosines, row indices).
+
+    With ``exclude_self`` (queries == base), row i never lists itself: a self-match is dropped
+    by position, not by score, so an exact copy elsewhere still counts.
+    """
+    k_fetch = min(k + (1 if exclude_self else 0), len(base))
+    flat = faiss.IndexFlatIP(base.shape[1])
+    flat.add(np.ascontiguousarray(base, dtype=np.float32))
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(len(os.sched_getaffinity(0)))  # batch work: every core
+    try:
+        cos_parts, idx_parts = [], []
+        for lo in range(0, len(queries), SEARCH_BATCH):
+            batch = np.ascontiguousarray(queries[lo : lo + SEARCH_BATCH], dtype=np.float32)
+            cos, idx = flat.search(batch, k_fetch)
+            if exclude_self:
+                cos, idx = _drop_self(cos, idx, np.arange(lo, lo + len(batch)), k)
+            cos_parts.append(cos)
+            idx_parts.append(idx)
+            if progress:
+                progress(len(batch))
+    finally:
+        faiss.omp_set_num_threads(threads)
+    if not cos_parts:
+        width = min(k, max(len(base) - (1 if exclude_self else 0), 0))
+        return np.empty((0, width), np.float32), np.empty((0, width), np.int64)
+    return np.vstack(cos_parts), np.vstack(idx_parts)
+
+
+def _drop_self(cos: np.ndarray, idx: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    keep = idx != rows[:, None]
+    width = min(k, idx.shape[1] - 1)
+    out_cos = np.empty((len(idx), width), dtype=np.float32)
+    out_idx = np.empty((len(idx), width), dtype=np.int64)
+    for i in range(len(idx)):
+        out_cos[i] = cos[i][keep[i]][:width]
+        out_idx[i] = idx[i][keep[i]][:width]
+    return out_cos, out_idx
+
+
+def _check_pair(source_lang: str, target_lang: str) -> None:
+    check_languages([source_lang, target_lang])
+    if source_lang == target_lang:
+        raise QueryError("the source and target languages must differ")
+
+
+@dataclass
+class _Neighbourhoods:
+    source: _Side
+    target: _Side
+    fwd_cos: np.ndarray  # (n_source, K): each source row's nearest targets
+    fwd_idx: np.ndarray
+    bwd_cos: np.ndarray  # (n_target, K): each target row's nearest sources
+    bwd_idx: np.ndarray
+    fwd_mean: np.ndarray  # mean cosine of the `neighbours` nearest: the margin's denominators
+    bwd_mean: np.ndarray
+
+
+def _neighbourhoods(
+    index: Index,
+    source_lang: str,
+    target_lang: str,
+    by_document: bool,
+    neighbours: int,
+    progress: Callable[[int], None] | None,
+    on_total: Callable[[int], None] | None,
+) -> _Neighbourhoods:
+    _check_pair(source_lang, target_lang)
+    if neighbours < 1:
+        raise QueryError("neighbours must be at least 1")
+    source = _load_side(index, source_lang, by_document)
+    target = _load_side(index, target_lang, by_document)
+    if on_total:
+        on_total(len(source.keys) + len(target.keys))
+    fwd_cos, fwd_idx = knn(source.vectors, target.vectors, neighbours, progress)
+    bwd_cos, bwd_idx = knn(target.vectors, source.vectors, neighbours, progress)
+    return _Neighbourhoods(
+        source,
+        target,
+        fwd_cos,
+        fwd_idx,
+        bwd_cos,
+        bwd_idx,
+        fwd_cos.mean(axis=1) if fwd_cos.size else np.zeros(len(source.keys), np.float32),
+        bwd_cos.mean(axis=1) if bwd_cos.size else np.zeros(len(target.keys), np.float32),
+    )
+
+
+def align_passages(
+    index: Index,
+    source_lang: str,
+    target_lang: str,
+    *,
+    neighbours: int = DEFAULT_NEIGHBOURS,
+    mutual: bool = False,
+    threshold: float | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> list[AlignedPair]:
+    """For every ``source_lang`` passage, its best ``target_lang`` passage by margin.
+
+    Candidates are the source passage's k nearest targets (k = ``neighbours``). ``mutual`` keeps
+    a pair only when the target's own best source (by the same margin) is that passage;
+    ``threshold`` drops pairs whose margin is below it.
+    """
+    nb = _neighbourhoods(index, source_lang, target_lang, False, neighbours, progress, on_total)
+    if not nb.fwd_cos.size:
+        return []
+    fwd_margin = ratio_margin(nb.fwd_cos, nb.fwd_mean[:, None], nb.bwd_mean[nb.fwd_idx])
+    best = np.argmax(fwd_margin, axis=1)
+    bwd_margin = ratio_margin(nb.bwd_cos, nb.bwd_mean[:, None], nb.fwd_mean[nb.bwd_idx])
+    target_best = nb.bwd_idx[np.arange(len(nb.bwd_idx)), np.argmax(bwd_margin, axis=1)]
+    pairs = []
+    for i, j in enumerate(best):
+        t = int(nb.fwd_idx[i, j])
+        margin = float(fwd_margin[i, j])
+        if mutual and target_best[t] != i:
+            continue
+        if threshold is not None and margin < threshold:
+            continue
+        pairs.append(AlignedPair(nb.source.ids[i], nb.target.ids[t], round(margin, 6), round(float(nb.fwd_cos[i, j]), 6)))
+    return pairs
+
+
+def align_documents(
+    index: Index,
+    source_lang: str,
+    target_lang: str,
+    *,
+    neighbours: int = DEFAULT_NEIGHBOURS,
+    mutual: bool = False,
+    threshold: float | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> list[AlignedPair]:
+    """For every ``source_lang`` document, its best ``target_lang`` document, from the passages.
+
+    Candidate documents are those holding one of a passage's nearest passages on the other side
+    (in either direction). A pair's score is the mean, over the passages of both documents, of
+    each passage's best margin against the other document's passages: two versions of one
+    article score high because nearly every paragraph finds its counterpart, while a document
+    that only shares one topical paragraph does not. ``cosine`` is the same mean over plain
+    cosines. Documents are those whose language (not their passages') is the one asked for.
+    """
+    nb = _neighbourhoods(index, source_lang, target_lang, True, neighbours, progress, on_total)
+    if not nb.fwd_cos.size:
+        return []
+    source_rows = _rows_by_doc(nb.source.doc_ids)
+    target_rows = _rows_by_doc(nb.target.doc_ids)
+    candidates: set[tuple[str, str]] = set()
+    for i, row in enumerate(nb.fwd_idx):
+        candidates.update((nb.source.doc_ids[i], nb.target.doc_ids[int(t)]) for t in row)
+    for t, row in enumerate(nb.bwd_idx):
+        candidates.update((nb.source.doc_ids[int(i)], nb.target.doc_ids[t]) for i in row)
+
+    scores: dict[tuple[str, str], tuple[float, float]] = {}
+    for source_doc, target_doc in candidates:
+        s_rows, t_rows = source_rows[source_doc], target_rows[target_doc]
+        cos = nb.source.vectors[s_rows] @ nb.target.vectors[t_rows].T
+        margin = ratio_margin(cos, nb.fwd_mean[s_rows][:, None], nb.bwd_mean[t_rows][None, :])
+        n = len(s_rows) + len(t_rows)
+        scores[(source_doc, target_doc)] = (
+            float((margin.max(axis=1).sum() + margin.max(axis=0).sum()) / n),
+            float((cos.max(axis=1).sum() + cos.max(axis=0).sum()) / n),
+        )
+
+    best_for_source: dict[str, tuple[str, float]] = {}
+    best_for_target: dict[str, tuple[str, float]] = {}
+    for (source_doc, target_doc), (margin, _) in sorted(scores.items()):
+        if margin > best_for_source.get(source_doc, ("", -np.inf))[1]:
+            best_for_source[source_doc] = (target_doc, margin)
+        if margin > best_for_target.get(target_doc, ("", -np.inf))[1]:
+            best_for_target[target_doc] = (source_doc, margin)
+    pairs = []
+    for source_doc in source_rows:  # in index order
+        target_doc, margin = best_for_source[source_doc]
+        if mutual and best_for_target[target_doc][0] != source_doc:
+            continue
+        if threshold is not None and margin < threshold:
+            continue
+        cosine = scores[(source_doc, target_doc)][1]
+        pairs.append(AlignedPair(source_doc, target_doc, round(margin, 6), round(cosine, 6)))
+    return pairs
+
+
+def _rows_by_doc(doc_ids: Sequence[str]) -> dict[str, list[int]]:
+    rows: dict[str, list[int]] = defaultdict(list)
+    for i, doc_id in enumerate(doc_ids):
+        rows[doc_id].append(i)
+    return rows
