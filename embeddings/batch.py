@@ -69,9 +69,9 @@ def run_batch(
             groups[tuple(q.langs) if q.langs else None].append(i)
         answers: list[list] = [[] for _ in batch]
         for langs, rows in groups.items():
-            for i, results in zip(rows, searcher.search_vectors(vectors[rows], k, langs)):
+            for i, results in zip(rows, searcher.search_vectors(vectors[rows], k, langs), strict=True):
                 answers[i] = results
-        for q, results in zip(batch, answers):
+        for q, results in zip(batch, answers, strict=True):
             yield {
                 "id": q.id,
                 "query": q.query,

@@ -45,9 +45,7 @@ class CorpusReport:
 
 def validate_doc_id(doc_id: object) -> str:
     if not isinstance(doc_id, str) or not _DOC_ID.match(doc_id):
-        raise ValueError(
-            "a document id must be 1-128 characters of letters, digits, '_', '-' or '.'"
-        )
+        raise ValueError("a document id must be 1-128 characters of letters, digits, '_', '-' or '.'")
     return doc_id
 
 
@@ -129,7 +127,7 @@ def _read_jsonl(path: Path, report: CorpusReport) -> Iterator[Document]:
                 continue
             text, doc_id = row.get("text"), row.get("id")
             if not isinstance(text, str):
-                report.problems.append(f"{where}: missing \"text\" (a string); skipped")
+                report.problems.append(f'{where}: missing "text" (a string); skipped')
                 continue
             if isinstance(doc_id, int) and not isinstance(doc_id, bool):
                 doc_id = str(doc_id)
@@ -164,4 +162,3 @@ def read_corpus(path: Path | str, report: CorpusReport | None = None) -> Iterato
     if path.suffix == ".jsonl":
         return _read_jsonl(path, report)
     raise CorpusError(f"{path}: expected a folder of .txt articles or a .jsonl file")
-

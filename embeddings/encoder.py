@@ -93,7 +93,9 @@ class Encoder:
         self.tokenizer = self.model.tokenizer
         folder = Path(name)
         display = (
-            "multilingual-e5-small" if folder.resolve() == DEFAULT_MODEL_DIR else (folder.name if folder.is_dir() else name)
+            "multilingual-e5-small"
+            if folder.resolve() == DEFAULT_MODEL_DIR
+            else (folder.name if folder.is_dir() else name)
         )
         self.identity = ModelIdentity(
             name=display,
@@ -150,7 +152,7 @@ class Encoder:
         )["offset_mapping"]
         passage_vectors = np.empty((len(outputs), self.identity.dimension), dtype=np.float32)
         sentence_vectors: list[np.ndarray] = []
-        for i, (out, offsets, spans) in enumerate(zip(outputs, offset_maps, sentences)):
+        for i, (out, offsets, spans) in enumerate(zip(outputs, offset_maps, sentences, strict=True)):
             passage_vectors[i] = out["sentence_embedding"].float().numpy()
             n_tokens = int(out["attention_mask"].sum())
             tokens = out["token_embeddings"][:n_tokens].float().numpy()

