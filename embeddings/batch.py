@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,8 +9,7 @@ from pathlib import Path
 import orjson
 
 from embeddings.corpus import CorpusReport
-from embeddings.search import QueryError, Searcher, check_languages, check_query
-from embeddings.text import normalize
+from embeddings.search import QueryError, Searcher, SearchQuery, check_languages, check_query
 
 
 @dataclass
@@ -63,14 +61,8 @@ def run_batch(
     check_query("k", k)
     for lo in range(0, len(queries), batch_size):
         batch = queries[lo : lo + batch_size]
-        vectors = searcher.encoder.encode_queries([normalize(q.query).strip() for q in batch])
-        groups: dict[tuple[str, ...] | None, list[int]] = defaultdict(list)
-        for i, q in enumerate(batch):
-            groups[tuple(q.langs) if q.langs else None].append(i)
-        answers: list[list] = [[] for _ in batch]
-        for langs, rows in groups.items():
-            for i, results in zip(rows, searcher.search_vectors(vectors[rows], k, langs), strict=True):
-                answers[i] = results
+        responses = searcher.search_many([SearchQuery(q.query, k, q.langs) for q in batch])
+        answers = [response.results for response in responses]
         for q, results in zip(batch, answers, strict=True):
             yield {
                 "id": q.id,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +92,8 @@ class Encoder:
         # sentence-transformers 6 adds an empty "document" prompt; "passage" is E5's own name.
         self.passage_prompt = prompts.get("passage") or prompts.get("document") or ""
         self.tokenizer = self.model.tokenizer
+        # Told (kind, seconds) after each encode call: how the service measures encode time.
+        self.on_encode: Callable[[str, float], None] | None = None
         folder = Path(name)
         display = (
             "multilingual-e5-small"
@@ -114,6 +117,7 @@ class Encoder:
         return self.identity.max_seq_length - self.token_count(self.passage_prompt) - 2
 
     def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        started = time.perf_counter()
         vectors = self.model.encode(
             list(texts),
             prompt=self.query_prompt,
@@ -122,6 +126,8 @@ class Encoder:
             convert_to_numpy=True,
             show_progress_bar=False,
         )
+        if self.on_encode:
+            self.on_encode("query", time.perf_counter() - started)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_passages(
@@ -135,6 +141,7 @@ class Encoder:
         Sentence vectors are means of the passage's contextual token vectors over each span,
         normalised: the same forward pass, no extra encoding.
         """
+        started = time.perf_counter()
         outputs = self.model.encode(
             list(texts),
             prompt=self.passage_prompt,
@@ -166,4 +173,6 @@ class Encoder:
             matrix = np.asarray(rows, dtype=np.float32).reshape(-1, self.identity.dimension)
             norms = np.linalg.norm(matrix, axis=1, keepdims=True)
             sentence_vectors.append(matrix / np.maximum(norms, 1e-12))
+        if self.on_encode:
+            self.on_encode("passage", time.perf_counter() - started)
         return passage_vectors, sentence_vectors

@@ -16,6 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import sqlite3
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +173,7 @@ def build(
             n = len(passages)
             store_mod.insert_document(conn, doc, passages, vectors[pos : pos + n], sentence_vectors[pos : pos + n], pos)
             pos += n
+        store_mod.set_next_key(conn, len(flat))
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.close()
@@ -226,40 +229,125 @@ def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
 
 
 class Index:
-    """An opened generation: the FAISS index in memory and the store on disk."""
+    """The current generation: FAISS in memory, the store on disk, kept in step with other processes.
+
+    Writes (a document added, replaced or deleted) go to SQLite in one transaction that also
+    records the change; every process replays recorded changes onto its in-memory FAISS index
+    before it reads (:meth:`refresh`), and reopens the index when a rebuild has swapped in a new
+    generation. SQLite is the source of truth, so a write is durable once it commits.
+    """
 
     def __init__(self, index_dir: Path, identity: ModelIdentity) -> None:
         self.index_dir = Path(index_dir)
-        self.gen_dir = current_generation_dir(self.index_dir)
-        self.manifest = read_manifest(self.gen_dir)
-        check_model(self.manifest, identity, self.gen_dir / MANIFEST)
-        vectors_path = self.gen_dir / VECTORS
+        self.identity = identity
+        # Guards the FAISS index: searches and replayed changes must not overlap.
+        self.lock = threading.RLock()
+        self._open()
+
+    def _open(self) -> None:
+        gen_dir = current_generation_dir(self.index_dir)
+        manifest = read_manifest(gen_dir)
+        check_model(manifest, self.identity, gen_dir / MANIFEST)
+        vectors_path = gen_dir / VECTORS
         if not vectors_path.is_file():
             raise IndexDirError(f"{vectors_path}: missing")
         try:
-            self.faiss = faiss.read_index(str(vectors_path))
+            faiss_index = faiss.read_index(str(vectors_path))
         except RuntimeError as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
+            raise IndexDirError(f"{vectors_path}: cannot be read as a FAISS index ({reason})") from exc
+        if faiss_index.d != self.identity.dimension:
             raise IndexDirError(
-                f"{vectors_path}: cannot be read as a FAISS index ({str(exc).splitlines()[0]})"
-            ) from exc
-        if self.faiss.d != identity.dimension:
-            raise IndexDirError(f"{vectors_path}: vectors of dimension {self.faiss.d}, expected {identity.dimension}")
-        store_path = self.gen_dir / STORE
+                f"{vectors_path}: vectors of dimension {faiss_index.d}, expected {self.identity.dimension}"
+            )
+        store_path = gen_dir / STORE
         if not store_path.is_file():
             raise IndexDirError(f"{store_path}: missing")
         try:
-            self.store = store_mod.Store(store_path, identity.dimension)
-            _, passages = self.store.counts()
-        except Exception as exc:  # sqlite3.DatabaseError and kin: a damaged file
+            store = store_mod.Store(store_path, self.identity.dimension)
+            _, passages = store.counts()
+            changes = store.changes_since(0)
+        except sqlite3.DatabaseError as exc:
             raise IndexDirError(f"{store_path}: not a readable index store ({exc})") from exc
+        self.gen_dir, self.manifest, self.faiss, self.store = gen_dir, manifest, faiss_index, store
+        self.generation = int(manifest["generation"])
+        self.applied_version = 0
+        self._apply(changes)
         if passages != self.faiss.ntotal:
             raise IndexDirError(
                 f"{vectors_path}: holds {self.faiss.ntotal} vectors but {store_path.name} holds {passages} passages"
             )
-        self.generation = int(self.manifest["generation"])
+
+    def _apply(self, changes: list[tuple[int, str, int]]) -> None:
+        """Replay recorded changes, in order, batching runs of the same operation."""
+        pos = 0
+        while pos < len(changes):
+            op = changes[pos][1]
+            end = pos
+            while end < len(changes) and changes[end][1] == op:
+                end += 1
+            keys = np.array([c[2] for c in changes[pos:end]], dtype=np.int64)
+            if op == "remove":
+                self.faiss.remove_ids(faiss.IDSelectorBatch(keys))
+            else:
+                found, vectors = self.store.vectors_by_key(keys)
+                if len(found):  # a passage added and removed since is absent: its removal follows
+                    self.faiss.remove_ids(faiss.IDSelectorBatch(found))  # replaying twice stays exact
+                    self.faiss.add_with_ids(vectors, found)
+            self.applied_version = changes[end - 1][0]
+            pos = end
+
+    def refresh(self) -> None:
+        """Catch up with writes made by any process, and with a rebuild's new generation."""
+        with self.lock:
+            try:
+                current = os.readlink(self.index_dir / CURRENT)
+            except OSError as exc:
+                raise IndexDirError(f"{self.index_dir}: {CURRENT} is gone ({exc.strerror})") from exc
+            if current != self.gen_dir.name:
+                old = self.store
+                self._open()
+                old.close()
+            elif self.store.latest_change() > self.applied_version:
+                self._apply(self.store.changes_since(self.applied_version))
 
     def counts(self) -> tuple[int, int]:
         return self.store.counts()
+
+    def write_document(self, doc: Document, encoder: Encoder) -> tuple[list[Passage], bool]:
+        """Add ``doc``, replacing a document with the same id; returns its passages and whether it
+        replaced one. The same chunking and encoding as a build; durable when this returns."""
+        chunker = ChunkerSettings(self.manifest["chunker"]["max_tokens"], self.manifest["chunker"]["min_chars"])
+        passages = chunk_document(doc, encoder.token_count, encoder.passage_token_budget(), chunker)
+        vectors, sentence_vectors = encoder.encode_passages([p.text for p in passages], [p.sentences for p in passages])
+        conn = self.store.conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            replaced = bool(store_mod.delete_document(conn, doc.id))
+            first = store_mod.next_key(conn)
+            keys = store_mod.insert_document(conn, doc, passages, vectors, sentence_vectors, first)
+            store_mod.record_added(conn, keys)
+            store_mod.set_next_key(conn, first + len(keys))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self.refresh()
+        return passages, replaced
+
+    def delete_document(self, doc_id: str) -> bool:
+        """Delete a document and its passages; False when there was none. Durable when this returns."""
+        conn = self.store.conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            exists = conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is not None
+            store_mod.delete_document(conn, doc_id)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self.refresh()
+        return exists
 
     def close(self) -> None:
         self.store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -86,6 +87,15 @@ def best_sentence(row: PassageRow, query_vector: np.ndarray) -> Highlight:
     return Highlight(sentence=row.text[start:end], start=start, end=end)
 
 
+@dataclass
+class SearchQuery:
+    query: str
+    k: int = 10
+    langs: Sequence[str] | None = None
+    doc_ids: Sequence[str] | None = None
+    min_score: float | None = None
+
+
 class Searcher:
     """Search over one opened index with one encoder; safe to share between threads."""
 
@@ -101,14 +111,36 @@ class Searcher:
         doc_ids: Sequence[str] | None = None,
         min_score: float | None = None,
     ) -> SearchResponse:
+        return self.search_many([SearchQuery(query, k, langs, doc_ids, min_score)])[0]
+
+    def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchResponse]:
+        """Answer many queries, encoded in one batch, in order."""
         started = time.perf_counter()
-        query, k = check_query(query, k)
-        langs = check_languages(langs)
-        text = normalize(query).strip()
-        vector = self.encoder.encode_queries([text])
-        results = self.search_vectors(vector, k, langs, doc_ids, min_score)[0]
+        checked = []
+        for position, q in enumerate(queries):
+            try:
+                text, k = check_query(q.query, q.k)
+                checked.append((normalize(text).strip(), k, check_languages(q.langs)))
+            except QueryError as exc:
+                if len(queries) == 1:
+                    raise
+                raise QueryError(f"queries.{position}: {exc}") from None
+        vectors = self.encoder.encode_queries([text for text, _, _ in checked])
+        answers: list[list[SearchResult]] = [[] for _ in queries]
+        # Queries with the same filters share one FAISS call.
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for i, (q, (_, k, langs)) in enumerate(zip(queries, checked, strict=True)):
+            key = (k, tuple(langs or ()), tuple(q.doc_ids or ()), q.min_score)
+            groups[key].append(i)
+        for (k, langs, doc_ids, min_score), rows in groups.items():
+            found = self.search_vectors(vectors[rows], k, list(langs), list(doc_ids), min_score)
+            for i, results in zip(rows, found, strict=True):
+                answers[i] = results
         took = round((time.perf_counter() - started) * 1000, 2)
-        return SearchResponse(query=query, query_lang=detect_language(text), took_ms=took, results=results)
+        return [
+            SearchResponse(query=q.query, query_lang=detect_language(text), took_ms=took, results=results)
+            for q, (text, _, _), results in zip(queries, checked, answers, strict=True)
+        ]
 
     def search_vectors(
         self,
@@ -123,16 +155,18 @@ class Searcher:
         Filters run inside FAISS (an ID selector over the allowed passages), so a filter never
         costs recall the way over-fetching and dropping would.
         """
+        self.index.refresh()
         params = None
         if langs or doc_ids:
             allowed = self.index.store.keys_matching(langs, doc_ids)
             if not len(allowed):
                 return [[] for _ in range(len(vectors))]
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-        k_eff = min(k, self.index.faiss.ntotal)
-        if k_eff == 0:
-            return [[] for _ in range(len(vectors))]
-        scores, keys = self.index.faiss.search(vectors, k_eff, params=params)
+        with self.index.lock:
+            k_eff = min(k, self.index.faiss.ntotal)
+            if k_eff == 0:
+                return [[] for _ in range(len(vectors))]
+            scores, keys = self.index.faiss.search(vectors, k_eff, params=params)
         wanted = sorted({int(key) for key in keys.ravel() if key >= 0})
         rows = self.index.store.passages_by_key(wanted)
         out: list[list[SearchResult]] = []

@@ -41,6 +41,14 @@ CREATE TABLE IF NOT EXISTS passages (
     sentence_vectors BLOB NOT NULL,   -- float16 (n_sentences x dim)
     vector BLOB NOT NULL              -- float32 (dim): the source of truth FAISS is built from
 );
+-- Every change to the passages after the build, in order: how other processes holding the FAISS
+-- index in memory catch up (vectors.faiss is the snapshot at the build).
+CREATE TABLE IF NOT EXISTS changes (
+    version INTEGER PRIMARY KEY AUTOINCREMENT,
+    op TEXT NOT NULL CHECK (op IN ('add', 'remove')),
+    key INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id, ordinal);
 CREATE INDEX IF NOT EXISTS passages_lang ON passages(lang);
 CREATE INDEX IF NOT EXISTS documents_lang ON documents(lang);
@@ -64,13 +72,11 @@ class PassageRow:
     doc_lang: str
 
 
-def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
-    uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
-    conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = FULL")
-    if not readonly:
-        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA journal_mode = WAL")
     return conn
 
 
@@ -115,6 +121,29 @@ def insert_document(
         ],
     )
     return keys
+
+
+def next_key(conn: sqlite3.Connection) -> int:
+    """The first unused passage key; keys are never reused, so replayed changes stay unambiguous."""
+    row = conn.execute("SELECT value FROM meta WHERE name = 'next_key'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def set_next_key(conn: sqlite3.Connection, value: int) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('next_key', ?)", (value,))
+
+
+def delete_document(conn: sqlite3.Connection, doc_id: str) -> list[int]:
+    """Delete a document and its passages (inside the caller's transaction); returns the removed keys."""
+    keys = [r[0] for r in conn.execute("SELECT key FROM passages WHERE doc_id = ?", (doc_id,))]
+    conn.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
+    deleted = conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount
+    conn.executemany("INSERT INTO changes (op, key) VALUES ('remove', ?)", [(k,) for k in keys])
+    return keys if deleted else []
+
+
+def record_added(conn: sqlite3.Connection, keys: Sequence[int]) -> None:
+    conn.executemany("INSERT INTO changes (op, key) VALUES ('add', ?)", [(k,) for k in keys])
 
 
 class Store:
@@ -185,6 +214,76 @@ class Store:
             date=row[11],
             doc_lang=row[12],
         )
+
+    def passage_key(self, passage_id: str) -> int | None:
+        row = self.conn().execute("SELECT key FROM passages WHERE id = ?", (passage_id,)).fetchone()
+        return int(row[0]) if row else None
+
+    def neighbours(self, doc_id: str, ordinal: int) -> tuple[str | None, str | None]:
+        """Ids of the passages before and after this one in its document."""
+        rows = (
+            self.conn()
+            .execute(
+                "SELECT ordinal, id FROM passages WHERE doc_id = ? AND ordinal IN (?, ?)",
+                (doc_id, ordinal - 1, ordinal + 1),
+            )
+            .fetchall()
+        )
+        by_ordinal = dict(rows)
+        return by_ordinal.get(ordinal - 1), by_ordinal.get(ordinal + 1)
+
+    def list_documents(self, lang: str | None, limit: int, offset: int) -> tuple[int, list[dict]]:
+        """(total, one page of documents) in id order, optionally of one language."""
+        where, params = ("WHERE d.lang = ?", [lang]) if lang else ("", [])
+        total = self.conn().execute(f"SELECT count(*) FROM documents d {where}", params).fetchone()[0]
+        rows = (
+            self.conn()
+            .execute(
+                "SELECT d.id, d.title, d.date, d.lang, (SELECT count(*) FROM passages p WHERE p.doc_id = d.id) "
+                f"FROM documents d {where} ORDER BY d.id LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            )
+            .fetchall()
+        )
+        keys = ("id", "title", "date", "lang", "passages")
+        return int(total), [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def document(self, doc_id: str) -> dict | None:
+        """A document's metadata and its passages in order."""
+        conn = self.conn()
+        row = conn.execute("SELECT id, title, date, lang, source FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        if row is None:
+            return None
+        passages = conn.execute(
+            'SELECT id, ordinal, lang, text, start, "end" FROM passages WHERE doc_id = ? ORDER BY ordinal', (doc_id,)
+        ).fetchall()
+        keys = ("passage_id", "ordinal", "lang", "text", "start", "end")
+        return dict(zip(("id", "title", "date", "lang", "source"), row, strict=True)) | {
+            "passages": [dict(zip(keys, p, strict=True)) for p in passages]
+        }
+
+    def latest_change(self) -> int:
+        row = self.conn().execute("SELECT max(version) FROM changes").fetchone()
+        return int(row[0] or 0)
+
+    def changes_since(self, version: int) -> list[tuple[int, str, int]]:
+        return (
+            self.conn()
+            .execute("SELECT version, op, key FROM changes WHERE version > ? ORDER BY version", (version,))
+            .fetchall()
+        )
+
+    def vectors_by_key(self, keys: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(keys, vectors) of those passages that still exist."""
+        placeholders = ",".join("?" * len(keys))
+        rows = (
+            self.conn()
+            .execute(f"SELECT key, vector FROM passages WHERE key IN ({placeholders})", [int(k) for k in keys])
+            .fetchall()
+        )
+        found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, self.dimension)
+        return found, vectors
 
     def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(keys, vectors) of every passage, in key order."""

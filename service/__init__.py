@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import logging
-
-from flask import Flask
+from flask import Flask, request
 
 from embeddings.config import Settings
 from embeddings.search import Searcher
 
-SEARCH_BODY_LIMIT = 1 << 20  # 1 MiB
+SEARCH_BODY_LIMIT = 1 << 20  # 1 MiB for every route but document writes
+DOCUMENT_BODY_LIMIT = 10 << 20  # 10 MiB for POST /v1/documents
+# Responses that set no policy of their own (JSON, /docs) may load nothing but this origin's CSS.
+DEFAULT_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 
 def create_app(searcher: Searcher | None = None, settings: Settings | None = None) -> Flask:
     """Build the app; without a searcher, load the model and open the index from settings."""
-    from service import api, errors
+    from service import api, documents, errors, meta, observability, page
+    from service.auth import load_api_key
+    from service.openapi import build_spec
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    observability.configure_logging()
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = SEARCH_BODY_LIMIT
+    app.config["MAX_CONTENT_LENGTH"] = DOCUMENT_BODY_LIMIT
+    app.config["API_KEY"] = load_api_key()
     if searcher is None:
         from embeddings.encoder import Encoder
         from embeddings.index import Index
@@ -26,7 +30,22 @@ def create_app(searcher: Searcher | None = None, settings: Settings | None = Non
         settings = settings or Settings.from_env()
         encoder = Encoder(settings.model)
         searcher = Searcher(Index(settings.index_dir, encoder.identity), encoder)
+    searcher.encoder.on_encode = observability.observe_encode
     app.extensions["searcher"] = searcher
+    app.extensions["openapi"] = build_spec()
+
+    @app.before_request
+    def _body_limit() -> None:
+        is_document_write = request.method == "POST" and request.path == "/v1/documents"
+        request.max_content_length = DOCUMENT_BODY_LIMIT if is_document_write else SEARCH_BODY_LIMIT
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
+        return response
+
+    observability.register(app)
     errors.register(app)
-    app.register_blueprint(api.bp)
+    for blueprint in (api.bp, documents.bp, meta.bp, page.bp):
+        app.register_blueprint(blueprint)
     return app

@@ -1,13 +1,15 @@
-"""The read API: health and search."""
+"""Health and search: single queries (GET and POST) and batches."""
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, current_app
 
-from embeddings.search import QueryError, Searcher
+from embeddings.search import QueryError, Searcher, SearchQuery
 from service.errors import ApiError
 from service.jsonio import json_response
-from service.validation import SearchRequest, search_request_from_args, search_request_from_body
+from service.validation import BatchSearchRequest, SearchRequest, json_object, search_request_from_args
 
 bp = Blueprint("api", __name__)
 
@@ -19,6 +21,7 @@ def searcher() -> Searcher:
 @bp.get("/health")
 def health():
     s = searcher()
+    s.index.refresh()
     documents, passages = s.index.counts()
     return json_response(
         {
@@ -31,19 +34,36 @@ def health():
     )
 
 
-def _run_search(req: SearchRequest):
+def _answer(queries: list[SearchQuery]):
     try:
-        response = searcher().search(req.query, req.k, req.lang, req.documents, req.min_score)
+        return searcher().search_many(queries)
     except QueryError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
-    return json_response(response.as_dict())
+
+
+def _search(req: SearchRequest):
+    query = SearchQuery(req.query, req.k, req.lang, req.documents, req.min_score)
+    return json_response(_answer([query])[0].as_dict())
 
 
 @bp.get("/v1/search")
 def search_get():
-    return _run_search(search_request_from_args())
+    return _search(search_request_from_args())
 
 
 @bp.post("/v1/search")
 def search_post():
-    return _run_search(search_request_from_body())
+    return _search(json_object(SearchRequest))
+
+
+@bp.post("/v1/search/batch")
+def search_batch():
+    started = time.perf_counter()
+    req = json_object(BatchSearchRequest)
+    responses = _answer([SearchQuery(q.query, q.k, q.lang) for q in req.queries])
+    return json_response(
+        {
+            "took_ms": round((time.perf_counter() - started) * 1000, 2),
+            "results": [{"id": q.id} | r.as_dict() for q, r in zip(req.queries, responses, strict=True)],
+        }
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -59,7 +59,7 @@ def register(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         status = exc.code or 500
         if status == 413:
-            limit = app.config.get("MAX_CONTENT_LENGTH")
+            limit = request.max_content_length
             return error_response(413, "payload_too_large", f"the request body is over the limit of {limit} bytes")
         return error_response(status, _HTTP_CODES.get(status, "http_error"), exc.description or exc.name)
 

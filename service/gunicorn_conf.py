@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 # Loopback unless told otherwise: exposing the service is a decision, not a default.
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
@@ -11,5 +12,15 @@ workers = int(os.environ.get("WORKERS", "2"))
 threads = int(os.environ.get("THREADS", "2"))
 timeout = 120  # each worker loads the model once at start
 graceful_timeout = 10
-accesslog = None  # the app logs each request itself
+accesslog = None  # the app logs each request itself, as JSON with its request id
 errorlog = "-"
+
+# Metrics from every worker are summed through files in this folder; it must exist before the
+# workers import prometheus_client.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="retrieval-metrics-"))
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

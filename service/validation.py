@@ -1,4 +1,7 @@
-"""Request parsing and validation: JSON bodies and query strings into typed requests."""
+"""Request parsing and validation: JSON bodies and query strings into typed requests.
+
+The pydantic models here are also the source of the request schemas in ``/openapi.json``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,47 @@ from flask import request
 from pydantic import BaseModel, ConfigDict, Field
 
 from embeddings.search import MAX_K, MAX_QUERY_CHARS
+from embeddings.text import LANGUAGES
 from service.errors import ApiError
+
+MAX_BATCH_QUERIES = 256
+MAX_PAGE = 200
+
+Lang = Annotated[str, Field(description=f"one of {', '.join(LANGUAGES)}")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SearchRequest(_Strict):
+    query: Annotated[str, Field(max_length=MAX_QUERY_CHARS, description="the question, in any language")]
+    k: Annotated[int, Field(ge=1, le=MAX_K, description="how many results")] = 10
+    lang: Annotated[list[Lang] | None, Field(description="keep passages in these languages")] = None
+    documents: Annotated[list[str] | None, Field(description="keep passages of these document ids")] = None
+    min_score: Annotated[float | None, Field(description="drop results scoring below this cosine")] = None
+
+
+class BatchQuery(_Strict):
+    id: Annotated[str | int | None, Field(description="echoed back with the results")] = None
+    query: Annotated[str, Field(max_length=MAX_QUERY_CHARS)]
+    k: Annotated[int, Field(ge=1, le=MAX_K)] = 10
+    lang: list[Lang] | None = None
+
+
+class BatchSearchRequest(_Strict):
+    queries: Annotated[list[BatchQuery], Field(min_length=1, max_length=MAX_BATCH_QUERIES)]
+
+
+class DocumentIn(_Strict):
+    id: Annotated[
+        str | None,
+        Field(description="1-128 letters, digits, '_', '-', '.'; default: from the text; an existing id is replaced"),
+    ] = None
+    title: Annotated[str | None, Field(max_length=1000, description="default: the first sentence")] = None
+    date: Annotated[str | None, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")] = None
+    lang: Annotated[Lang | None, Field(description="default: detected")] = None
+    text: Annotated[str, Field(min_length=1, description="paragraphs separated by newlines")]
 
 
 def json_body() -> object:
@@ -22,44 +65,50 @@ def json_body() -> object:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
 
 
-class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    query: Annotated[str, Field(max_length=MAX_QUERY_CHARS, description="the question, in any language")]
-    k: Annotated[int, Field(ge=1, le=MAX_K, description="how many results")] = 10
-    lang: Annotated[list[str] | None, Field(description="keep passages in these languages (kk, ru, en, other)")] = None
-    documents: Annotated[list[str] | None, Field(description="keep passages of these document ids")] = None
-    min_score: Annotated[float | None, Field(description="drop results scoring below this cosine")] = None
+def json_object(model: type[BaseModel]) -> BaseModel:
+    body = json_body()
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "the body must be a JSON object")
+    return model.model_validate(body, strict=True)
 
 
-def _split_list(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    items = [item.strip() for item in value.split(",") if item.strip()]
+def query_args(allowed: set[str]) -> dict[str, str]:
+    """The query string, refusing parameters this route does not know."""
+    unknown = sorted(set(request.args) - allowed)
+    if unknown:
+        raise ApiError(400, "invalid_request", f"unknown parameter(s): {', '.join(unknown)}")
+    return request.args.to_dict()
+
+
+def int_arg(args: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_request", f"{name} must be an integer from {low} to {high}") from None
+    if not low <= value <= high:
+        raise ApiError(400, "invalid_request", f"{name} must be an integer from {low} to {high}")
+    return value
+
+
+def list_arg(args: dict[str, str], name: str) -> list[str] | None:
+    items = [item.strip() for item in args.get(name, "").split(",") if item.strip()]
     return items or None
 
 
 def search_request_from_args() -> SearchRequest:
     """GET /v1/search?q=...&k=10&lang=kk,ru&documents=a,b&min_score=0.8"""
-    args = request.args
-    allowed = {"q", "k", "lang", "documents", "min_score"}
-    unknown = sorted(set(args) - allowed)
-    if unknown:
-        raise ApiError(400, "invalid_request", f"unknown parameter(s): {', '.join(unknown)}")
+    args = query_args({"q", "k", "lang", "documents", "min_score"})
     if "q" not in args:
         raise ApiError(400, "invalid_request", "the query parameter q is required")
-    data: dict[str, object] = {"query": args["q"]}
-    if "k" in args:
-        data["k"] = args["k"]
-    if "min_score" in args:
-        data["min_score"] = args["min_score"]
-    data["lang"] = _split_list(args.get("lang"))
-    data["documents"] = _split_list(args.get("documents"))
+    data: dict[str, object] = {
+        "query": args["q"],
+        "lang": list_arg(args, "lang"),
+        "documents": list_arg(args, "documents"),
+    }
+    for name in ("k", "min_score"):
+        if name in args:
+            data[name] = args[name]
     return SearchRequest.model_validate(data)
-
-
-def search_request_from_body() -> SearchRequest:
-    body = json_body()
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "the body must be a JSON object")
-    return SearchRequest.model_validate(body, strict=True)
