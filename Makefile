@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export INDEX_DIR HOST PORT
 
-.PHONY: setup serve test test-slow lint index clean
+.PHONY: setup serve test test-slow lint index clean browser
 
 setup: $(STAMP) $(MODEL)
 
@@ -30,7 +30,11 @@ index: setup
 serve: index
 	$(BIN)/gunicorn -c service/gunicorn_conf.py 'service:create_app()'
 
-test: setup
+# Debian's Chromium for tests/test_page_browser.py; that test skips, saying why, if it cannot be had.
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-dejavu-core) || echo "Chromium could not be installed; tests/test_page_browser.py will skip"
+
+test: setup browser
 	$(BIN)/python -m pytest
 
 test-slow: setup

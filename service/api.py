@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from flask import Blueprint, current_app
@@ -30,6 +31,7 @@ def health():
             "passages": passages,
             "model": {"name": s.encoder.identity.name, "fingerprint": s.encoder.identity.fingerprint},
             "index": {"generation": s.index.generation},
+            "process": os.getpid(),  # which worker answered: helps when reading multi-process logs
         }
     )
 

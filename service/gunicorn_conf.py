@@ -24,3 +24,9 @@ def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+# A 2,000-character Cyrillic query percent-encoded in a GET URL is ~24 kB, over gunicorn's
+# default 4 kB request line; 0 lets such a line through (gunicorn still caps it at 1 MB) so that
+# the app, not the server, judges the query and answers with its JSON error.
+limit_request_line = 0

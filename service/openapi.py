@@ -52,6 +52,7 @@ class Health(BaseModel):
     passages: int
     model: dict[str, str]
     index: dict[str, int]
+    process: Annotated[int, Field(description="id of the worker process that answered")]
 
 
 class DocumentSummary(BaseModel):
@@ -282,6 +283,7 @@ def build_spec() -> dict[str, Any]:
                 "responses": {"200": _json("Related", "best first")} | _errors(400, 404),
             }
         },
+        "/": {"get": {"summary": "The search page for people", "responses": {"200": {"description": "HTML"}}}},
         "/openapi.json": {"get": {"summary": "This description", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
         "/docs": {"get": {"summary": "This description, for people", "responses": {"200": {"description": "HTML"}}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text format"}}}},

@@ -49,7 +49,7 @@ def live_server(seed_index_dir, tmp_path_factory):
     """A real gunicorn server over a copy of the seed index, shared by read-only tests."""
     index_dir = tmp_path_factory.mktemp("live") / "index"
     shutil.copytree(seed_index_dir, index_dir, symlinks=True)
-    server = ServerProcess(index_dir, index_dir.parent / "server.log").wait_ready()
+    server = ServerProcess(index_dir, index_dir.parent / "server.log", RETRIEVAL_API_KEY="").wait_ready()
     yield server
     server.stop()
 

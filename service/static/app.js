@@ -26,6 +26,7 @@
       emptyFiltered: "Only some languages are searched; try removing the filters.",
       clearFilters: "Search all languages",
       emptyQuery: "Type a question first.",
+      examples: "Try one of these:",
       keepOne: "Keep at least one language.",
       error: "The service answered with an error:",
       network: "The service could not be reached. Check that it is running, then try again.",
@@ -61,6 +62,7 @@
       emptyFiltered: "Поиск идёт не на всех языках; попробуйте снять фильтры.",
       clearFilters: "Искать на всех языках",
       emptyQuery: "Сначала введите вопрос.",
+      examples: "Попробуйте, например:",
       keepOne: "Оставьте хотя бы один язык.",
       error: "Сервис ответил ошибкой:",
       network: "Не удалось связаться с сервисом. Проверьте, что он запущен, и попробуйте снова.",
@@ -93,6 +95,7 @@
       emptyFiltered: "Іздеу барлық тілде жүрмейді; сүзгілерді алып тастап көріңіз.",
       clearFilters: "Барлық тілде іздеу",
       emptyQuery: "Алдымен сұрақ жазыңыз.",
+      examples: "Мысалы, мыналарды қойып көріңіз:",
       keepOne: "Кемінде бір тілді қалдырыңыз.",
       error: "Қызмет қате қайтарды:",
       network: "Қызметке қосылу мүмкін болмады. Оның іске қосылғанын тексеріп, қайталап көріңіз.",
@@ -244,10 +247,14 @@
     if (apiMessage !== undefined) errorBox.append(" ", apiMessage);
   }
 
+  // Browsers' built-in Kazakh date data is often missing ("2025 M11 14"), so Kazakh is spelled out here.
+  const KK_MONTHS = ["қаңтар", "ақпан", "наурыз", "сәуір", "мамыр", "маусым", "шілде", "тамыз", "қыркүйек", "қазан", "қараша", "желтоқсан"];
+
   function formatDate(iso) {
     try {
       const d = new Date(`${iso}T00:00:00Z`);
       if (isNaN(d)) return iso;
+      if (ui === "kk") return `${d.getUTCFullYear()} жылғы ${d.getUTCDate()} ${KK_MONTHS[d.getUTCMonth()]}`;
       return new Intl.DateTimeFormat(ui, { year: "numeric", month: "long", day: "numeric", timeZone: "UTC" }).format(d);
     } catch (_) {
       return iso;
@@ -306,6 +313,7 @@
       if (st && st.open) { toggle.setAttribute("aria-expanded", "true"); box.hidden = false; renderRelated(box, st); }
       list.append(li);
     });
+    $("#examples").hidden = Boolean(last) || Boolean(input.value.trim());
     empty.hidden = !last || results.length > 0;
     $("#empty-filtered").hidden = !last || !last.state.langs.length;
   }
@@ -360,31 +368,30 @@
       const li = document.createElement("li");
       li.dataset.lang = r.lang;
       li.dataset.passageId = r.passage_id;
+      const title = document.createElement("p");
+      title.className = "rel-title";
+      title.textContent = r.title || t("untitled");
+      langAttr(title, r.lang);
       const meta = document.createElement("p");
       meta.className = "meta";
       const b = document.createElement("span");
       badge(b, r.lang);
-      const title = document.createElement("span");
-      title.className = "rel-title";
-      title.textContent = r.title || t("untitled");
-      langAttr(title, r.lang);
-      meta.append(b, " ", title);
+      meta.append(b);
       if (r.date) {
         const time = document.createElement("time");
         time.dateTime = r.date;
         time.textContent = formatDate(r.date);
-        meta.append(" · ", time);
+        meta.append(time);
       }
       const sim = document.createElement("span");
-      sim.className = "r-score";
       sim.textContent = `${t("similarity")} ${Number(r.cosine).toFixed(3)}`;
       if (r.margin !== undefined) sim.title = `margin ${Number(r.margin).toFixed(3)}`;
-      meta.append(" · ", sim);
+      meta.append(sim);
       const text = document.createElement("p");
       text.className = "rel-text";
       langAttr(text, r.lang);
       text.textContent = r.text;
-      li.append(meta, text);
+      li.append(title, meta, text);
       ul.append(li);
     }
     box.append(ul);
