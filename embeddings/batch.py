@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from embeddings.corpus import CorpusReport
-from embeddings.search import QueryError, Searcher, SearchQuery, check_languages, check_query
+from embeddings.search import DEFAULT_MODE, QueryError, Searcher, SearchQuery, check_languages, check_query
 
 
 @dataclass
@@ -56,12 +56,13 @@ def run_batch(
     k: int,
     batch_size: int = 64,
     progress: Callable[[int], None] | None = None,
+    mode: str = DEFAULT_MODE,
 ) -> Iterator[dict]:
     """Output rows in input order: ``{"id", "query", "results": [{rank, score, passage_id, doc_id, lang}]}``."""
     check_query("k", k)
     for lo in range(0, len(queries), batch_size):
         batch = queries[lo : lo + batch_size]
-        responses = searcher.search_many([SearchQuery(q.query, k, q.langs) for q in batch])
+        responses = searcher.search_many([SearchQuery(q.query, k, q.langs, mode=mode) for q in batch])
         answers = [response.results for response in responses]
         for q, results in zip(batch, answers, strict=True):
             yield {

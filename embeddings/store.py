@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from embeddings import lexical
 from embeddings.chunking import Passage
 from embeddings.corpus import Document
 
@@ -48,6 +49,9 @@ CREATE TABLE IF NOT EXISTS changes (
     op TEXT NOT NULL CHECK (op IN ('add', 'remove')),
     key INTEGER NOT NULL
 );
+-- BM25 over lexical keys (embeddings/lexical.py), rowid = passage key; written in the same
+-- transactions as the passages, so it is as durable and as current as they are.
+CREATE VIRTUAL TABLE IF NOT EXISTS lexical USING fts5(tokens, tokenize = 'unicode61 remove_diacritics 0');
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id, ordinal);
 CREATE INDEX IF NOT EXISTS passages_lang ON passages(lang);
@@ -101,6 +105,10 @@ def insert_document(
     )
     keys = list(range(first_key, first_key + len(passages)))
     conn.executemany(
+        "INSERT INTO lexical (rowid, tokens) VALUES (?, ?)",
+        [(key, " ".join(lexical.tokens(p.text, p.lang))) for key, p in zip(keys, passages, strict=True)],
+    )
+    conn.executemany(
         'INSERT INTO passages (key, id, doc_id, ordinal, lang, text, start, "end", sentences, '
         "sentence_vectors, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -137,6 +145,7 @@ def delete_document(conn: sqlite3.Connection, doc_id: str) -> list[int]:
     """Delete a document and its passages (inside the caller's transaction); returns the removed keys."""
     keys = [r[0] for r in conn.execute("SELECT key FROM passages WHERE doc_id = ?", (doc_id,))]
     conn.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
+    conn.executemany("DELETE FROM lexical WHERE rowid = ?", [(k,) for k in keys])
     deleted = conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount
     conn.executemany("INSERT INTO changes (op, key) VALUES ('remove', ?)", [(k,) for k in keys])
     return keys if deleted else []
@@ -214,6 +223,29 @@ class Store:
             date=row[11],
             doc_lang=row[12],
         )
+
+    def lexical_search(
+        self, expression: str, limit: int, langs: Sequence[str] | None, doc_ids: Sequence[str] | None
+    ) -> list[tuple[int, float]]:
+        """(key, BM25 score) of the best ``limit`` passages matching an FTS5 expression, best first."""
+        clauses, params = ["lexical MATCH ?"], [expression]
+        if langs:
+            clauses.append(f"p.lang IN ({','.join('?' * len(langs))})")
+            params += list(langs)
+        if doc_ids:
+            clauses.append(f"p.doc_id IN ({','.join('?' * len(doc_ids))})")
+            params += list(doc_ids)
+        join = " JOIN passages p ON p.key = lexical.rowid" if langs or doc_ids else ""
+        rows = (
+            self.conn()
+            .execute(
+                f"SELECT lexical.rowid, bm25(lexical) FROM lexical{join} WHERE {' AND '.join(clauses)} "
+                "ORDER BY bm25(lexical) LIMIT ?",
+                [*params, limit],
+            )
+            .fetchall()
+        )
+        return [(int(key), -float(score)) for key, score in rows]  # FTS5's bm25() is negated
 
     def passage_key(self, passage_id: str) -> int | None:
         row = self.conn().execute("SELECT key FROM passages WHERE id = ?", (passage_id,)).fetchone()

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 
 from embeddings.cli import open_searcher, run
-from embeddings.search import MAX_K
+from embeddings.search import DEFAULT_MODE, MAX_K, MODES
 
 
 def main() -> int:
@@ -22,12 +22,13 @@ def main() -> int:
     parser.add_argument("--lang", help="comma-separated languages to keep, e.g. kk,ru")
     parser.add_argument("--documents", help="comma-separated document ids to keep")
     parser.add_argument("--min-score", type=float, help="drop results below this score")
+    parser.add_argument("--mode", choices=MODES, default=DEFAULT_MODE, help="ranking (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
     parser.add_argument("--model", help="embedding model (default: EMBEDDING_MODEL or the prepared default)")
     args = parser.parse_args()
     split = lambda value: [x.strip() for x in value.split(",") if x.strip()] if value else None  # noqa: E731
     searcher = open_searcher(args.index, args.model)
-    response = searcher.search(args.query, args.k, split(args.lang), split(args.documents), args.min_score)
+    response = searcher.search(args.query, args.k, split(args.lang), split(args.documents), args.min_score, args.mode)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(response.as_dict(), option=orjson.OPT_INDENT_2) + b"\n")
         return 0

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from embeddings.search import MAX_K, MAX_QUERY_CHARS
+from embeddings.search import DEFAULT_MODE, MAX_K, MAX_QUERY_CHARS, MODES
 from embeddings.text import LANGUAGES
 from service.validation import MAX_BATCH_QUERIES, MAX_PAGE, BatchSearchRequest, DocumentIn, SearchRequest
 
@@ -16,11 +16,12 @@ class Highlight(BaseModel):
     sentence: str
     start: Annotated[int, Field(description="offset into text")]
     end: int
+    terms: Annotated[list[tuple[int, int]], Field(description="[start, end] of each query word found in text")]
 
 
 class SearchResult(BaseModel):
     rank: int
-    score: Annotated[float, Field(description="cosine similarity")]
+    score: Annotated[float, Field(description="cosine (dense), BM25 (lexical) or fused rank score (hybrid)")]
     passage_id: str
     doc_id: str
     title: str
@@ -213,6 +214,7 @@ def build_spec() -> dict[str, Any]:
                     _param("lang", "query", LANG_LIST, f"comma-separated languages to keep ({', '.join(LANGUAGES)})"),
                     _param("documents", "query", {"type": "string"}, "comma-separated document ids to keep"),
                     _param("min_score", "query", {"type": "number"}, "drop results below this score"),
+                    _param("mode", "query", {"type": "string", "enum": list(MODES)}, f"default {DEFAULT_MODE}"),
                 ],
                 "responses": {"200": _json("SearchResponse", "results, best first")} | _errors(400),
             },

@@ -5,13 +5,13 @@ The pydantic models here are also the source of the request schemas in ``/openap
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field
 
-from embeddings.search import MAX_K, MAX_QUERY_CHARS
+from embeddings.search import DEFAULT_MODE, MAX_K, MAX_QUERY_CHARS, MODES
 from embeddings.text import LANGUAGES
 from service.errors import ApiError
 
@@ -19,6 +19,10 @@ MAX_BATCH_QUERIES = 256
 MAX_PAGE = 200
 
 Lang = Annotated[str, Field(description=f"one of {', '.join(LANGUAGES)}")]
+Mode = Annotated[
+    Literal[MODES],
+    Field(description="dense (cosine), lexical (BM25) or hybrid (reciprocal rank fusion of both)"),
+]
 
 
 class _Strict(BaseModel):
@@ -30,7 +34,10 @@ class SearchRequest(_Strict):
     k: Annotated[int, Field(ge=1, le=MAX_K, description="how many results")] = 10
     lang: Annotated[list[Lang] | None, Field(description="keep passages in these languages")] = None
     documents: Annotated[list[str] | None, Field(description="keep passages of these document ids")] = None
-    min_score: Annotated[float | None, Field(description="drop results scoring below this cosine")] = None
+    min_score: Annotated[float | None, Field(description="drop results scoring below this (in the mode's score)")] = (
+        None
+    )
+    mode: Mode = DEFAULT_MODE
 
 
 class BatchQuery(_Strict):
@@ -38,6 +45,7 @@ class BatchQuery(_Strict):
     query: Annotated[str, Field(max_length=MAX_QUERY_CHARS)]
     k: Annotated[int, Field(ge=1, le=MAX_K)] = 10
     lang: list[Lang] | None = None
+    mode: Mode = DEFAULT_MODE
 
 
 class BatchSearchRequest(_Strict):
@@ -100,7 +108,7 @@ def list_arg(args: dict[str, str], name: str) -> list[str] | None:
 
 def search_request_from_args() -> SearchRequest:
     """GET /v1/search?q=...&k=10&lang=kk,ru&documents=a,b&min_score=0.8"""
-    args = query_args({"q", "k", "lang", "documents", "min_score"})
+    args = query_args({"q", "k", "lang", "documents", "min_score", "mode"})
     if "q" not in args:
         raise ApiError(400, "invalid_request", "the query parameter q is required")
     data: dict[str, object] = {
@@ -108,7 +116,7 @@ def search_request_from_args() -> SearchRequest:
         "lang": list_arg(args, "lang"),
         "documents": list_arg(args, "documents"),
     }
-    for name in ("k", "min_score"):
+    for name in ("k", "min_score", "mode"):
         if name in args:
             data[name] = args[name]
     return SearchRequest.model_validate(data)

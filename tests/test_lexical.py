@@ -1,0 +1,81 @@
+"""The lexical side: tokens that meet across Kazakh and Russian spellings, BM25 and fusion."""
+
+from __future__ import annotations
+
+import pytest
+
+from embeddings.lexical import fold, match_expression, token_spans, tokens
+from embeddings.search import QueryError, fuse
+
+
+def test_kazakh_letters_fold_to_their_russian_neighbours():
+    assert fold("ӘҒҚҢӨҰҮҺІ әғқңөұүһі") == "агкноуухи агкноуухи"
+    assert tokens("Мәжіліс", "kk") == tokens("Мажилис", "ru")
+
+
+@pytest.mark.parametrize(
+    ("kazakh", "russian"),
+    [
+        ("Қошановты қабылдады", "встреча с Кошановым"),
+        ("Тоқаевтың жолдауы", "послание Токаева"),
+        ("Мәжілістің депутаттары", "депутаты Мажилиса"),
+        ("Лукашенкомен кездесті", "встреча с Лукашенко"),
+    ],
+)
+def test_a_name_in_kazakh_and_russian_spelling_gives_the_same_key(kazakh, russian):
+    assert set(tokens(kazakh, "kk")) & set(tokens(russian, "ru"))
+
+
+def test_latin_lookalikes_and_mixed_script_words():
+    # A Latin "i" and "C" typed inside Cyrillic words become the Cyrillic letters.
+    assert tokens("Бiлгiм", "kk") == tokens("Білгім", "kk")
+    assert tokens("Қазақстан CІМ басшысы", "kk") == tokens("Қазақстан СІМ басшысы", "kk")
+    # A word that is genuinely Latin stays Latin; a mixed word that is not a look-alike stays whole.
+    assert tokens("Astana Hub", "kk") == ["astana", "hub"]
+    assert len(tokens("COVID-19 вакцинасы", "kk")) == 3
+
+
+def test_function_words_and_single_letters_are_dropped():
+    assert tokens("в Минске и с ним", "ru") == tokens("Минске ним", "ru")
+    assert tokens("және мен", "kk") == []
+    assert "2026" in tokens("2026 жылы", "kk")
+
+
+def test_token_spans_point_into_the_text():
+    text = "Ерлан Қошанов Минскіге келді."
+    for start, end, _ in token_spans(text, "kk"):
+        assert text[start:end].strip() == text[start:end] and text[start:end]
+
+
+def test_match_expression_quotes_each_key_once():
+    assert match_expression(["кошан", "кошан", "минск"]) == '"кошан" OR "минск"'
+    assert match_expression([]) is None
+
+
+def test_reciprocal_rank_fusion_rewards_agreement():
+    dense = [(1, 0.9), (2, 0.8), (3, 0.7)]
+    lexical = [(3, 9.0), (4, 5.0)]
+    fused = fuse([dense, lexical], 3)
+    assert fused[0][0] == 3 and [key for key, _ in fused] == [3, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("russian_query", "kazakh_spelling"),
+    [("Кошанов", "Қошанов"), ("Токаев", "Тоқаев"), ("Мажилис", "Мәжіліс")],
+)
+def test_a_russian_spelling_finds_the_kazakh_paragraph_lexically(searcher, russian_query, kazakh_spelling):
+    results = searcher.search(russian_query, k=3, mode="lexical").results
+    assert any(r.lang == "kk" and kazakh_spelling in r.text for r in results), [r.passage_id for r in results]
+    top = next(r for r in results if r.lang == "kk")
+    assert any(top.text[a:b].startswith(kazakh_spelling) for a, b in top.highlight.terms)
+
+
+def test_modes_on_the_library(searcher):
+    for mode in ("dense", "lexical", "hybrid"):
+        results = searcher.search("Лукашенко Минск", k=5, mode=mode).results
+        assert len(results) == 5 and [r.rank for r in results] == [1, 2, 3, 4, 5]
+    with pytest.raises(QueryError, match="unknown mode"):
+        searcher.search("x", mode="magic")
+    # Lexical filters work like dense ones.
+    ru = searcher.search("Кочанова", k=5, langs=["ru"], mode="lexical").results
+    assert ru and {r.lang for r in ru} == {"ru"}
