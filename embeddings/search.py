@@ -194,11 +194,17 @@ class Searcher:
                 depth = max(k, FUSION_DEPTH) if mode == "hybrid" else k
                 if expression:
                     lexical_hits = self.index.store.lexical_search(expression, depth, langs, queries[i].doc_ids)
-            hits = {"dense": dense_hits.get(i, [])[:k], "lexical": lexical_hits}.get(mode)
-            if hits is None:
-                hits = fuse([dense_hits[i], lexical_hits], k)
             min_score = queries[i].min_score
-            ranked.append([(key, score) for key, score in hits if min_score is None or score >= min_score])
+            if mode == "hybrid":
+                hits = fuse([dense_hits[i], lexical_hits], 2 * FUSION_DEPTH)
+                if min_score is not None:  # a fused rank score has no scale: judge by the cosine
+                    cosines = self._cosines(vectors[i], [key for key, _ in hits], dense_hits[i])
+                    hits = [hit for hit, cosine in zip(hits, cosines, strict=True) if cosine >= min_score]
+                hits = hits[:k]
+            else:
+                hits = dense_hits[i][:k] if mode == "dense" else lexical_hits
+                hits = [(key, score) for key, score in hits if min_score is None or score >= min_score]
+            ranked.append(hits)
 
         rows = self.index.store.passages_by_key(sorted({key for hits in ranked for key, _ in hits}))
         took = round((time.perf_counter() - started) * 1000, 2)
@@ -213,6 +219,12 @@ class Searcher:
                 SearchResponse(query=q.query, query_lang=detect_language(text), took_ms=took, results=results)
             )
         return responses
+
+    def _cosines(self, vector: np.ndarray, keys: list[int], known: list[tuple[int, float]]) -> list[float]:
+        """The cosine of each passage with the query: from the dense hits, or from its stored vector."""
+        cosine = dict(known)
+        with self.index.lock:
+            return [cosine[key] if key in cosine else float(self.index.faiss.reconstruct(key) @ vector) for key in keys]
 
     def search_vectors(
         self, vectors: np.ndarray, k: int, langs: Sequence[str] | None = None, doc_ids: Sequence[str] | None = None

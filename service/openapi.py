@@ -213,7 +213,12 @@ def build_spec() -> dict[str, Any]:
                     _param("k", "query", K, "how many results (default 10)"),
                     _param("lang", "query", LANG_LIST, f"comma-separated languages to keep ({', '.join(LANGUAGES)})"),
                     _param("documents", "query", {"type": "string"}, "comma-separated document ids to keep"),
-                    _param("min_score", "query", {"type": "number"}, "drop results below this score"),
+                    _param(
+                        "min_score",
+                        "query",
+                        {"type": "number"},
+                        "drop results with a cosine below this (BM25 in lexical mode)",
+                    ),
                     _param("mode", "query", {"type": "string", "enum": list(MODES)}, f"default {DEFAULT_MODE}"),
                 ],
                 "responses": {"200": _json("SearchResponse", "results, best first")} | _errors(400),

@@ -34,9 +34,9 @@ class SearchRequest(_Strict):
     k: Annotated[int, Field(ge=1, le=MAX_K, description="how many results")] = 10
     lang: Annotated[list[Lang] | None, Field(description="keep passages in these languages")] = None
     documents: Annotated[list[str] | None, Field(description="keep passages of these document ids")] = None
-    min_score: Annotated[float | None, Field(description="drop results scoring below this (in the mode's score)")] = (
-        None
-    )
+    min_score: Annotated[
+        float | None, Field(description="drop results whose cosine is below this (BM25 score in lexical mode)")
+    ] = None
     mode: Mode = DEFAULT_MODE
 
 
