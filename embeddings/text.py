@@ -34,9 +34,13 @@ _PROMO_NETWORK = re.compile(r"telegram|whatsapp|instagram|youtube|tiktok|faceboo
 _PROMO_ASK = re.compile(r"жазылыңыз|подпис|subscribe|арнасы|каналы?\b|follow us", re.IGNORECASE)
 _PROMO_MAX_CHARS = 300
 
+_OTHER_LATIN_WORDS = frozenset(
+    "der die das den dem des und ist nicht ein eine im zu mit von auf für le la les et est une des du au "
+    "el los las y es una del il che di della per ve bir bu ile da de em os as um uma".split()
+)
 _ENGLISH_WORDS = frozenset(
     "the of and to in is was for on that with as by at from are be this it an has have not were "
-    "which or his her their will would said after who been but its".split()
+    "which or his her their will would said after who been but its how what when where why do does".split()
 )
 
 
@@ -93,11 +97,14 @@ def detect_language(text: str) -> str:
         kazakh = sum(ch in KAZAKH_LETTERS for ch in cyrillic)
         return "kk" if kazakh >= max(1, 0.015 * len(cyrillic)) else "ru"
     if len(latin) >= 0.5 * len(letters):
-        # Short Latin text (a query of a few words) is most likely English; longer text must
-        # show English function words to be called English.
-        words = re.findall(r"[a-z]+", text.lower())
+        # Latin text here is English unless it shows another language: its letters with
+        # diacritics (ä, é, ş...) or more of another language's function words than English's.
+        # Headlines and short queries carry few function words, so none at all still means English.
+        words = re.findall(r"[^\W\d_]+", text.lower())
         english = sum(w in _ENGLISH_WORDS for w in words)
-        if len(words) <= 4 or english >= 0.15 * len(words):
+        foreign = sum(w in _OTHER_LATIN_WORDS for w in words)
+        accented = sum(not ch.isascii() for ch in letters)
+        if accented <= 0.01 * len(letters) and foreign <= english:
             return "en"
     return "other"
 

@@ -31,6 +31,8 @@ def test_the_five_seeds_get_their_languages():
         ("Спикер Мажилиса Ерлан Қошанов провёл переговоры в Минске с президентом Беларуси", "ru"),
         ("Lukashenko trade with Kazakhstan", "en"),
         ("The speaker met the president of Belarus in Minsk on Friday", "en"),
+        ("Kazakh foreign minister meets British MPs", "en"),  # a headline: no function words
+        ("Le président a rencontré les députés à Minsk", "other"),
         ("Der Präsident traf gestern den Sprecher des Parlaments in Minsk", "other"),
         ("12345 !!!", "other"),
     ],
