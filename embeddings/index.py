@@ -26,6 +26,7 @@ import faiss
 import numpy as np
 import orjson
 
+from embeddings import lexical
 from embeddings import store as store_mod
 from embeddings.chunking import ChunkerSettings, Passage, chunk_document
 from embeddings.corpus import Document
@@ -86,6 +87,15 @@ def read_manifest(gen_dir: Path) -> dict:
         if key not in manifest:
             raise IndexDirError(f"{path}: the field {key!r} is missing")
     return manifest
+
+
+def check_lexical(manifest: dict, where: Path) -> None:
+    version = manifest.get("lexical", {}).get("tokenizer_version")
+    if version != lexical.TOKENIZER_VERSION:
+        raise IndexDirError(
+            f"{where}: the lexical index was made by tokenizer version {version}, this code uses "
+            f"version {lexical.TOKENIZER_VERSION}; rebuild the index with scripts/build_index.py"
+        )
 
 
 def check_model(manifest: dict, identity: ModelIdentity, where: Path) -> None:
@@ -194,6 +204,7 @@ def build(
             "chunker": chunker.as_dict() | {"token_budget": min(budget, chunker.max_tokens)},
             "counts": {"documents": len(docs), "passages": len(flat)},
             "faiss": {"kind": "flat", "metric": "inner_product"},
+            "lexical": {"kind": "sqlite-fts5-bm25", "tokenizer_version": lexical.TOKENIZER_VERSION},
         }
         _write_file(tmp_dir / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
         _fsync_dir(tmp_dir)
@@ -248,6 +259,7 @@ class Index:
         gen_dir = current_generation_dir(self.index_dir)
         manifest = read_manifest(gen_dir)
         check_model(manifest, self.identity, gen_dir / MANIFEST)
+        check_lexical(manifest, gen_dir / MANIFEST)
         vectors_path = gen_dir / VECTORS
         if not vectors_path.is_file():
             raise IndexDirError(f"{vectors_path}: missing")

@@ -19,6 +19,9 @@ import Stemmer
 
 from embeddings.text import normalize
 
+# Recorded in the index manifest: an index whose stored tokens were made by another version would
+# silently stop matching queries, so opening it is refused instead.
+TOKENIZER_VERSION = 1
 KAZAKH_FOLD = str.maketrans("әғқңөұүһіё", "агкноуухие")
 _WORD = re.compile(r"\w+")
 
