@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export INDEX_DIR HOST PORT
 
-.PHONY: setup serve test test-slow lint index clean browser
+.PHONY: setup serve test test-slow lint index clean browser reliability
 
 setup: $(STAMP) $(MODEL)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,ray]'
 	touch $(STAMP)
 
 $(MODEL): | $(STAMP)
@@ -39,6 +39,10 @@ test: setup browser
 
 test-slow: setup
 	$(BIN)/python -m pytest -m slow
+
+# The whole reliability group (~30 min on 2 cores) and its summary table; its quick part runs in `make test`.
+reliability: setup
+	$(BIN)/python -m pytest tests/reliability -m 'slow or not slow'
 
 lint: setup
 	$(BIN)/ruff check embeddings service scripts tests

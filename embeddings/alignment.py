@@ -33,6 +33,9 @@ from embeddings.search import QueryError, check_languages
 from embeddings.text import LANGUAGES
 
 DEFAULT_NEIGHBOURS = 4  # k of the margin's neighbourhoods; 4 is the bitext-mining default
+# Candidates per source in the corpus-wide jobs: the margin re-ranks them, and on FLORES the
+# translation is sometimes below the 4th cosine (the margin then still finds it).
+DEFAULT_CANDIDATES = 16
 SEARCH_BATCH = 1024  # query vectors per FAISS call in the corpus-wide jobs
 
 
@@ -66,10 +69,10 @@ def ratio_margin(cosine: np.ndarray, source_mean: np.ndarray, target_mean: np.nd
 
 def passage_key(index: Index, passage_id: str) -> int:
     """The integer key of the passage with user-facing id ``"<doc_id>:<ordinal>"``."""
-    row = index.store.conn().execute("SELECT key FROM passages WHERE id = ?", (passage_id,)).fetchone()
-    if row is None:
+    key = index.store.passage_key(passage_id)
+    if key is None:
         raise PassageNotFound(f"no passage {passage_id!r} in the index")
-    return int(row[0])
+    return key
 
 
 def _search(index: faiss.Index, vectors: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,6 +99,7 @@ def related_passages(
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise QueryError("k must be a positive integer")
     langs = check_languages(langs)
+    index.refresh()
     row = index.store.conn().execute("SELECT lang FROM passages WHERE key = ?", (int(passage_key),)).fetchone()
     if row is None:
         raise PassageNotFound(f"no passage with key {passage_key} in the index")
@@ -107,24 +111,28 @@ def related_passages(
         return []
     source_keys = index.store.keys_matching([own_lang], None)
 
-    vector = index.faiss.reconstruct(int(passage_key)).reshape(1, -1)
     # A few more candidates than asked for: the margin may promote one from below the top k.
     n_fetch = min(max(2 * k, neighbours), len(target_keys))
-    cos, keys = _search(index.faiss, vector, n_fetch, target_keys)
-    found = keys[0] >= 0
-    cos, keys = cos[0][found], keys[0][found]
+    with index.lock:  # FAISS must not change under a search (writes replay onto it)
+        vector = index.faiss.reconstruct(int(passage_key)).reshape(1, -1)
+        cos, keys = _search(index.faiss, vector, n_fetch, target_keys)
+        found = keys[0] >= 0
+        cos, keys = cos[0][found], keys[0][found]
+        if not len(keys):
+            return []
+        candidates = np.stack([index.faiss.reconstruct(int(key)) for key in keys])
+        # source_keys holds the passage itself, so it is never empty and every search is full.
+        back_cos, _ = _search(index.faiss, candidates, min(neighbours, len(source_keys)), source_keys)
     forward_mean = float(cos[: min(neighbours, len(cos))].mean())
-
-    candidates = np.stack([index.faiss.reconstruct(int(key)) for key in keys])
-    # source_keys holds the passage itself, so it is never empty and every search is full.
-    back_cos, _ = _search(index.faiss, candidates, min(neighbours, len(source_keys)), source_keys)
     backward_mean = back_cos.mean(axis=1)
 
     margins = ratio_margin(cos, forward_mean, backward_mean)
     order = np.argsort(-margins, kind="stable")[:k]
     ids = dict(
         index.store.conn()
-        .execute(f"SELECT key, id FROM passages WHERE key IN ({','.join('?' * len(order))})", [int(keys[i]) for i in order])
+        .execute(
+            f"SELECT key, id FROM passages WHERE key IN ({','.join('?' * len(order))})", [int(keys[i]) for i in order]
+        )
         .fetchall()
     )
     return [
@@ -184,6 +192,8 @@ def knn(
     by position, not by score, so an exact copy elsewhere still counts.
     """
     k_fetch = min(k + (1 if exclude_self else 0), len(base))
+    if k_fetch == 0 or not len(queries):
+        return np.empty((len(queries), 0), np.float32), np.empty((len(queries), 0), np.int64)
     flat = faiss.IndexFlatIP(base.shape[1])
     flat.add(np.ascontiguousarray(base, dtype=np.float32))
     threads = faiss.omp_get_max_threads()
@@ -252,8 +262,9 @@ def _neighbourhoods(
     target = _load_side(index, target_lang, by_document)
     if on_total:
         on_total(len(source.keys) + len(target.keys))
-    fwd_cos, fwd_idx = knn(source.vectors, target.vectors, neighbours, progress)
-    bwd_cos, bwd_idx = knn(target.vectors, source.vectors, neighbours, progress)
+    width = max(neighbours, DEFAULT_CANDIDATES)
+    fwd_cos, fwd_idx = knn(source.vectors, target.vectors, width, progress)
+    bwd_cos, bwd_idx = knn(target.vectors, source.vectors, width, progress)
     return _Neighbourhoods(
         source,
         target,
@@ -261,8 +272,8 @@ def _neighbourhoods(
         fwd_idx,
         bwd_cos,
         bwd_idx,
-        fwd_cos.mean(axis=1) if fwd_cos.size else np.zeros(len(source.keys), np.float32),
-        bwd_cos.mean(axis=1) if bwd_cos.size else np.zeros(len(target.keys), np.float32),
+        fwd_cos[:, :neighbours].mean(axis=1) if fwd_cos.size else np.zeros(len(source.keys), np.float32),
+        bwd_cos[:, :neighbours].mean(axis=1) if bwd_cos.size else np.zeros(len(target.keys), np.float32),
     )
 
 
@@ -279,7 +290,8 @@ def align_passages(
 ) -> list[AlignedPair]:
     """For every ``source_lang`` passage, its best ``target_lang`` passage by margin.
 
-    Candidates are the source passage's k nearest targets (k = ``neighbours``). ``mutual`` keeps
+    Candidates are the source passage's nearest targets (``DEFAULT_CANDIDATES`` of them, by cosine),
+    re-ranked by margin; the margin's neighbourhoods are the ``neighbours`` nearest. ``mutual`` keeps
     a pair only when the target's own best source (by the same margin) is that passage;
     ``threshold`` drops pairs whose margin is below it.
     """
@@ -298,7 +310,9 @@ def align_passages(
             continue
         if threshold is not None and margin < threshold:
             continue
-        pairs.append(AlignedPair(nb.source.ids[i], nb.target.ids[t], round(margin, 6), round(float(nb.fwd_cos[i, j]), 6)))
+        pairs.append(
+            AlignedPair(nb.source.ids[i], nb.target.ids[t], round(margin, 6), round(float(nb.fwd_cos[i, j]), 6))
+        )
     return pairs
 
 

@@ -14,6 +14,7 @@ crash at any moment leaves the previous generation readable.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -57,6 +58,14 @@ def _write_file(path: Path, data: bytes) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _file_digest(path: Path) -> dict:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
 
 
 def current_generation_dir(index_dir: Path) -> Path:
@@ -157,6 +166,8 @@ def build(
         on_total(len(flat))
 
     index_dir.mkdir(parents=True, exist_ok=True)
+    for stale in index_dir.glob("gen-*.tmp"):  # left by a build killed mid-write; never read
+        shutil.rmtree(stale, ignore_errors=True)
     generation = _next_generation(index_dir)
     final_dir = index_dir / f"gen-{generation:06d}"
     tmp_dir = index_dir / f"gen-{generation:06d}.tmp"
@@ -205,6 +216,8 @@ def build(
             "counts": {"documents": len(docs), "passages": len(flat)},
             "faiss": {"kind": "flat", "metric": "inner_product"},
             "lexical": {"kind": "sqlite-fts5-bm25", "tokenizer_version": lexical.TOKENIZER_VERSION},
+            # Checked at open: FAISS reads flipped bytes in its vectors without complaint.
+            "files": {VECTORS: _file_digest(tmp_dir / VECTORS)},
         }
         _write_file(tmp_dir / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
         _fsync_dir(tmp_dir)
@@ -263,6 +276,11 @@ class Index:
         vectors_path = gen_dir / VECTORS
         if not vectors_path.is_file():
             raise IndexDirError(f"{vectors_path}: missing")
+        recorded = manifest.get("files", {}).get(VECTORS)  # absent in indexes built before it was recorded
+        if recorded and _file_digest(vectors_path) != recorded:
+            raise IndexDirError(
+                f"{vectors_path}: damaged (its size or SHA-256 differs from the one recorded in {MANIFEST})"
+            )
         try:
             faiss_index = faiss.read_index(str(vectors_path))
         except RuntimeError as exc:
@@ -277,6 +295,10 @@ class Index:
             raise IndexDirError(f"{store_path}: missing")
         try:
             store = store_mod.Store(store_path, self.identity.dimension)
+            # Structural damage (a bad page) would otherwise surface as errors in some later query.
+            check = store.conn().execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise IndexDirError(f"{store_path}: damaged (SQLite quick_check: {check.splitlines()[-1]})")
             _, passages = store.counts()
             changes = store.changes_since(0)
         except sqlite3.DatabaseError as exc:

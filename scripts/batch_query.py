@@ -11,8 +11,11 @@ from tqdm import tqdm
 
 from embeddings.batch import read_queries, run_batch
 from embeddings.cli import open_searcher, run
+from embeddings.config import Settings
 from embeddings.corpus import CorpusReport
-from embeddings.search import MAX_K
+from embeddings.index import Index
+from embeddings.ray_engine import ENGINES, make_encoder
+from embeddings.search import DEFAULT_MODE, MAX_K, MODES, Searcher
 
 
 def main() -> int:
@@ -21,9 +24,23 @@ def main() -> int:
     parser.add_argument("--in", dest="infile", type=Path, required=True, help="queries, one JSON object a line")
     parser.add_argument("--out", type=Path, required=True, help="results, one JSON object a line")
     parser.add_argument("--k", type=int, default=10, help=f"results per query, 1-{MAX_K} (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=64, help="queries encoded together (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, help="queries encoded together (default: 64; 1024 with --engine ray)")
+    parser.add_argument("--mode", choices=MODES, default=DEFAULT_MODE, help="ranking (default: %(default)s)")
     parser.add_argument("--model", help="embedding model (default: EMBEDDING_MODEL or the prepared default)")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="encode in this process, or on Ray (Ray Data map_batches over an actor pool) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ray-address", help="with --engine ray: the Ray cluster to use (default: start a local Ray instance)"
+    )
     args = parser.parse_args()
+    if args.ray_address and args.engine != "ray":
+        parser.error("--ray-address needs --engine ray")
+    if args.batch_size is None:  # each Ray batch starts an actor pool: give it many queries at once
+        args.batch_size = 1024 if args.engine == "ray" else 64
     if not 1 <= args.k <= MAX_K:
         parser.error(f"--k must be from 1 to {MAX_K}")
     if args.batch_size < 1:
@@ -35,10 +52,15 @@ def main() -> int:
     queries = read_queries(args.infile, report)
     for problem in report.problems:
         print(f"warning: {problem}", file=sys.stderr)
-    searcher = open_searcher(args.index, args.model)
+    if args.engine == "ray":
+        settings = Settings.from_env()
+        encoder = make_encoder("ray", args.model or settings.model, args.ray_address)
+        searcher = Searcher(Index(args.index or settings.index_dir, encoder.identity), encoder)
+    else:
+        searcher = open_searcher(args.index, args.model)
     tmp = args.out.with_name(args.out.name + ".tmp")
     with tmp.open("wb") as out, tqdm(total=len(queries), unit="query", desc="searching", file=sys.stderr) as bar:
-        for row in run_batch(searcher, queries, args.k, args.batch_size, progress=bar.update):
+        for row in run_batch(searcher, queries, args.k, args.batch_size, progress=bar.update, mode=args.mode):
             out.write(orjson.dumps(row) + b"\n")
     tmp.replace(args.out)  # a failed run never leaves a half-written output that looks complete
     print(f"answered {len(queries)} queries into {args.out}; {len(report.problems)} line(s) skipped")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, request
+from gunicorn.errors import AppImportError
 
 from embeddings.config import Settings
 from embeddings.search import Searcher
@@ -11,6 +12,11 @@ SEARCH_BODY_LIMIT = 1 << 20  # 1 MiB for every route but document writes
 DOCUMENT_BODY_LIMIT = 10 << 20  # 10 MiB for POST /v1/documents
 # Responses that set no policy of their own (JSON, /docs) may load nothing but this origin's CSS.
 DEFAULT_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+
+class StartupError(AppImportError):
+    """The index or the model cannot be opened. Under gunicorn, an AppImportError is printed as its
+    message alone (no traceback) and stops the server with exit status 4."""
 
 
 def create_app(searcher: Searcher | None = None, settings: Settings | None = None) -> Flask:
@@ -24,12 +30,15 @@ def create_app(searcher: Searcher | None = None, settings: Settings | None = Non
     app.config["MAX_CONTENT_LENGTH"] = DOCUMENT_BODY_LIMIT
     app.config["API_KEY"] = load_api_key()
     if searcher is None:
-        from embeddings.encoder import Encoder
-        from embeddings.index import Index
+        from embeddings.encoder import Encoder, ModelError
+        from embeddings.index import Index, IndexDirError
 
         settings = settings or Settings.from_env()
-        encoder = Encoder(settings.model)
-        searcher = Searcher(Index(settings.index_dir, encoder.identity), encoder)
+        try:
+            encoder = Encoder(settings.model)
+            searcher = Searcher(Index(settings.index_dir, encoder.identity), encoder)
+        except (IndexDirError, ModelError) as exc:
+            raise StartupError(f"error: {exc}") from None
     searcher.encoder.on_encode = observability.observe_encode
     app.extensions["searcher"] = searcher
     app.extensions["openapi"] = build_spec()

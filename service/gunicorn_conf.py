@@ -6,7 +6,7 @@ import os
 import tempfile
 
 # Loopback unless told otherwise: exposing the service is a decision, not a default.
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+bind = f"{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '8000'}"
 # More than one process, so that writes must be (and are) visible across processes.
 workers = int(os.environ.get("WORKERS", "2"))
 threads = int(os.environ.get("THREADS", "2"))
@@ -17,7 +17,8 @@ errorlog = "-"
 
 # Metrics from every worker are summed through files in this folder; it must exist before the
 # workers import prometheus_client.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="retrieval-metrics-"))
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="retrieval-metrics-")
 
 
 def child_exit(server, worker) -> None:
@@ -27,6 +28,7 @@ def child_exit(server, worker) -> None:
 
 
 # A 2,000-character Cyrillic query percent-encoded in a GET URL is ~24 kB, over gunicorn's
-# default 4 kB request line; 0 lets such a line through (gunicorn still caps it at 1 MB) so that
-# the app, not the server, judges the query and answers with its JSON error.
+# default 4 kB request line, and gunicorn clamps any limit to 8 kB. 0 lifts the limit (gunicorn's
+# Python parser then reads the line whole) so that the app, not the server, judges the query and
+# answers with its JSON error; a long line costs about what a 1 MiB body does.
 limit_request_line = 0

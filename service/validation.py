@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 import orjson
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from embeddings.search import DEFAULT_MODE, MAX_K, MAX_QUERY_CHARS, MODES
 from embeddings.text import LANGUAGES
@@ -67,8 +68,14 @@ def json_body() -> object:
     """The request body as JSON, or a 400/415 that says what is wrong with it."""
     if request.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
+    data = request.get_data(cache=False)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(data) >= limit:
+        # Without Content-Length (chunked), werkzeug stops reading at the limit and returns what it
+        # has, without an error: a body that reaches the limit is refused, not parsed cut short.
+        raise RequestEntityTooLarge()
     try:
-        return orjson.loads(request.get_data(cache=False))
+        return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
 

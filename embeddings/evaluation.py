@@ -1,0 +1,376 @@
+"""Retrieval quality on real third-party data (``../shared/eval``), through the project's pipeline.
+
+Every set is indexed with :func:`embeddings.index.build` into a temporary index directory (so the
+documents are cleaned, chunked and encoded with the ``passage:`` prompt exactly as a corpus
+would be) and queried through :class:`embeddings.search.Searcher` with ``query:`` vectors.
+
+- Bitext sets (FLORES-200 devtest, Tatoeba kk-ru, X-WMT): index one language's sentences, query
+  with another's; top-1 accuracy per direction. A hit is the gold row, or a row whose text is
+  identical to the gold row's (Tatoeba repeats some sentences).
+- KazQAD: index the 697 passages (title + text), query with the Kazakh questions; recall@10,
+  MRR@10 and nDCG@10 (binary relevance) over passages, a passage split into several chunks
+  counting once, at its best rank.
+- Headline → article: index the kk / ru / en article texts, query with the English WikiNews
+  headline restricted to kk and ru passages (the cross-lingual case); hit@1 and recall@10 over
+  the article's kk and ru versions.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from embeddings.corpus import CorpusError, Document, make_document
+from embeddings.index import Index, build
+from embeddings.search import MAX_K, Searcher
+from embeddings.text import normalize
+
+QUERY_BATCH = 64
+
+FLORES = "flores200_devtest_kk_ru_en.jsonl"
+TATOEBA = "tatoeba_v20210807_kk_ru.jsonl"
+XWMT = "xwmt_kk_ru_en.jsonl"
+KAZQAD_QUERIES = "kazqad_val.queries.jsonl"
+KAZQAD_PASSAGES = "kazqad_val.passages.jsonl"
+HEADLINE_QUERIES = "derived/flores_wikinews_title2article.queries.jsonl"
+HEADLINE_PASSAGES = "derived/flores_wikinews_title2article.passages.jsonl"
+
+ALL_DIRECTIONS = (("kk", "ru"), ("ru", "kk"), ("en", "kk"), ("en", "ru"))
+
+
+@dataclass
+class SetResult:
+    name: str
+    description: str
+    metrics: dict[str, float]
+    counts: dict[str, int]  # queries behind each metric
+    pool: int  # documents indexed (per side for bitext sets)
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "metrics": self.metrics,
+            "counts": self.counts,
+            "pool": self.pool,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+@dataclass
+class Progress:
+    """Where the long steps report: ``add_total(n)`` as work is planned, ``update(n)`` as it is done."""
+
+    add_total: Callable[[int], None] = lambda n: None
+    update: Callable[[int], None] = lambda n: None
+
+
+@dataclass
+class EvalSet:
+    name: str
+    description: str
+    files: tuple[str, ...]
+    run: Callable[..., SetResult] = field(repr=False)
+
+
+def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
+    """Rows of a JSONL file; a missing or malformed file raises CorpusError with the line."""
+    if not path.is_file():
+        raise CorpusError(f"{path}: no such file (is --data the shared eval folder?)")
+    rows = []
+    with path.open("rb") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise CorpusError(f"{path}:{line_no}: not valid JSON ({exc})") from exc
+            if not isinstance(row, dict):
+                raise CorpusError(f"{path}:{line_no}: expected a JSON object")
+            rows.append(row)
+            if limit is not None and len(rows) >= limit:
+                break
+    return rows
+
+
+def _safe_id(raw: str) -> str:
+    """Document ids allow letters, digits, '_', '-', '.': FLORES uses '#'."""
+    return raw.replace("#", ".")
+
+
+def _build_index(documents: list[Document], where: Path, encoder, progress: Progress) -> Searcher:
+    build(documents, where, encoder, progress=progress.update, on_total=progress.add_total)
+    return Searcher(Index(where, encoder.identity), encoder)
+
+
+def _encode_queries(encoder, texts: Sequence[str], progress: Progress) -> np.ndarray:
+    parts = []
+    for lo in range(0, len(texts), QUERY_BATCH):
+        batch = [normalize(t).strip() for t in texts[lo : lo + QUERY_BATCH]]
+        parts.append(encoder.encode_queries(batch))
+        progress.update(len(batch))
+    return np.vstack(parts) if parts else np.empty((0, encoder.identity.dimension), np.float32)
+
+
+def _ranked_docs(
+    searcher: Searcher, vectors: np.ndarray, k_docs: int, langs: Sequence[str] | None = None
+) -> list[list[str]]:
+    """Each query's documents, best first, a document counted once at its best passage."""
+    out = []
+    for results in searcher.search_vectors(vectors, MAX_K, langs):
+        ranked = list(dict.fromkeys(r.doc_id for r in results))
+        out.append(ranked[:k_docs])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics (binary relevance)
+
+
+def recall_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:
+    return len(relevant.intersection(ranked[:k])) / len(relevant) if relevant else 0.0
+
+
+def mrr_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:
+    for rank, doc in enumerate(ranked[:k], 1):
+        if doc in relevant:
+            return 1.0 / rank
+    return 0.0
+
+
+def ndcg_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:
+    dcg = sum(1.0 / math.log2(rank + 1) for rank, doc in enumerate(ranked[:k], 1) if doc in relevant)
+    ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(len(relevant), k) + 1))
+    return dcg / ideal if ideal else 0.0
+
+
+def _mean(values: Iterable[float]) -> float:
+    values = list(values)
+    return round(float(np.mean(values)), 4) if values else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------
+# The sets
+
+
+def _bitext(
+    name: str,
+    description: str,
+    path: Path,
+    directions: Sequence[tuple[str, str]],
+    encoder,
+    tmp: Path,
+    limit: int | None,
+    progress: Progress,
+) -> SetResult:
+    started = time.perf_counter()
+    rows = read_jsonl(path, limit)
+    texts: dict[str, list[str]] = {}
+    for lang in {lang for pair in directions for lang in pair}:
+        texts[lang] = [row.get(lang) if isinstance(row.get(lang), str) else "" for row in rows]
+
+    searchers: dict[str, Searcher] = {}
+    doc_text: dict[str, dict[str, str]] = {}  # target lang -> doc id -> cleaned text
+    pool = 0
+    for target in dict.fromkeys(t for _, t in directions):
+        documents = []
+        for i, text in enumerate(texts[target]):
+            try:
+                documents.append(make_document(f"r{i:06d}", text, lang=target))
+            except ValueError:
+                continue  # an empty row cannot be a target; its pairs are left out below
+        doc_text[target] = {d.id: d.text for d in documents}
+        searchers[target] = _build_index(documents, tmp / f"{name}-{target}", encoder, progress)
+        pool = max(pool, len(documents))
+
+    metrics: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for source in dict.fromkeys(s for s, _ in directions):
+        targets = [t for s, t in directions if s == source]
+        usable = [i for i, text in enumerate(texts[source]) if text.strip()]
+        progress.add_total(len(usable))
+        vectors = _encode_queries(encoder, [texts[source][i] for i in usable], progress)
+        for target in targets:
+            gold_texts = doc_text[target]
+            rows_ok = [n for n, i in enumerate(usable) if f"r{i:06d}" in gold_texts]
+            results = searchers[target].search_vectors(vectors[rows_ok], 1)
+            hits = 0
+            for n, found in zip(rows_ok, results, strict=True):
+                gold = f"r{usable[n]:06d}"
+                if found and (found[0].doc_id == gold or gold_texts.get(found[0].doc_id) == gold_texts[gold]):
+                    hits += 1
+            key = f"{source}→{target} top1"
+            metrics[key] = round(hits / len(rows_ok), 4) if rows_ok else float("nan")
+            counts[key] = len(rows_ok)
+    for searcher in searchers.values():
+        searcher.index.close()
+    return SetResult(name, description, metrics, counts, pool, time.perf_counter() - started)
+
+
+def _flores(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress) -> SetResult:
+    return _bitext("flores", SETS["flores"].description, data / FLORES, ALL_DIRECTIONS, encoder, tmp, limit, progress)
+
+
+def _tatoeba(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress) -> SetResult:
+    directions = (("kk", "ru"), ("ru", "kk"))
+    return _bitext("tatoeba", SETS["tatoeba"].description, data / TATOEBA, directions, encoder, tmp, limit, progress)
+
+
+def _xwmt(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress) -> SetResult:
+    return _bitext("xwmt", SETS["xwmt"].description, data / XWMT, ALL_DIRECTIONS, encoder, tmp, limit, progress)
+
+
+def _kazqad(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress) -> SetResult:
+    started = time.perf_counter()
+    queries = [q for q in read_jsonl(data / KAZQAD_QUERIES, limit) if isinstance(q.get("query"), str)]
+    passages = read_jsonl(data / KAZQAD_PASSAGES)
+    if limit is not None:
+        # A slice: the sliced questions' relevant passages plus the first `limit` as distractors.
+        wanted = {p for q in queries for p in q.get("relevant_passage_ids", [])}
+        passages = [p for n, p in enumerate(passages) if n < limit or p.get("id") in wanted]
+    documents = []
+    for p in passages:
+        title = p.get("title") or ""
+        try:
+            documents.append(
+                make_document(str(p["id"]), f"{title}\n{p.get('text', '')}", title=title or None, lang="kk")
+            )
+        except (KeyError, ValueError):
+            continue
+    searcher = _build_index(documents, tmp / "kazqad", encoder, progress)
+    progress.add_total(len(queries))
+    vectors = _encode_queries(encoder, [q["query"] for q in queries], progress)
+    ranked = _ranked_docs(searcher, vectors, 10)
+    relevant = [set(q.get("relevant_passage_ids", [])) for q in queries]
+    judged = [(r, rel) for r, rel in zip(ranked, relevant, strict=True) if rel]
+    searcher.index.close()
+    metrics = {
+        "recall@10": _mean(recall_at(r, rel, 10) for r, rel in judged),
+        "MRR@10": _mean(mrr_at(r, rel, 10) for r, rel in judged),
+        "nDCG@10": _mean(ndcg_at(r, rel, 10) for r, rel in judged),
+    }
+    return SetResult(
+        "kazqad",
+        SETS["kazqad"].description,
+        metrics,
+        dict.fromkeys(metrics, len(judged)),
+        len(documents),
+        time.perf_counter() - started,
+    )
+
+
+def _headline(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress) -> SetResult:
+    started = time.perf_counter()
+    queries = [q for q in read_jsonl(data / HEADLINE_QUERIES, limit) if isinstance(q.get("query"), str)]
+    passages = read_jsonl(data / HEADLINE_PASSAGES)
+    if limit is not None:
+        wanted_docs = {str(q["id"]).split("#")[0] for q in queries}
+        passages = [p for p in passages if p.get("doc_id") in wanted_docs]
+    documents = []
+    for p in passages:
+        try:
+            documents.append(make_document(_safe_id(str(p["id"])), p.get("text", ""), lang=p.get("lang")))
+        except (KeyError, ValueError):
+            continue
+    searcher = _build_index(documents, tmp / "headline", encoder, progress)
+    progress.add_total(len(queries))
+    vectors = _encode_queries(encoder, [q["query"] for q in queries], progress)
+    ranked = _ranked_docs(searcher, vectors, 10, langs=["kk", "ru"])
+    relevant = [{_safe_id(p) for p in q.get("relevant_passage_ids", [])} for q in queries]
+    judged = [(r, rel) for r, rel in zip(ranked, relevant, strict=True) if rel]
+    searcher.index.close()
+    metrics = {
+        "hit@1": _mean(float(bool(r) and r[0] in rel) for r, rel in judged),
+        "recall@10": _mean(recall_at(r, rel, 10) for r, rel in judged),
+    }
+    return SetResult(
+        "headline",
+        SETS["headline"].description,
+        metrics,
+        dict.fromkeys(metrics, len(judged)),
+        len(documents),
+        time.perf_counter() - started,
+    )
+
+
+SETS: dict[str, EvalSet] = {
+    "flores": EvalSet("flores", "FLORES-200 devtest sentences, top-1 bitext retrieval", (FLORES,), _flores),
+    "tatoeba": EvalSet("tatoeba", "Tatoeba kk-ru (v2021-08-07), top-1 bitext retrieval", (TATOEBA,), _tatoeba),
+    "xwmt": EvalSet("xwmt", "X-WMT (WMT20 news) kk/ru/en, top-1 bitext retrieval", (XWMT,), _xwmt),
+    "kazqad": EvalSet(
+        "kazqad", "KazQAD validation, kk question → kk passage", (KAZQAD_QUERIES, KAZQAD_PASSAGES), _kazqad
+    ),
+    "headline": EvalSet(
+        "headline", "FLORES WikiNews en headline → kk/ru article", (HEADLINE_QUERIES, HEADLINE_PASSAGES), _headline
+    ),
+}
+
+
+def check_data(data_dir: Path, names: Sequence[str]) -> None:
+    """Fail before any work when the folder or one of the needed files is missing."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise CorpusError(f"{data_dir}: no such folder (expected the shared evaluation data, e.g. ../shared/eval)")
+    for name in names:
+        for file in SETS[name].files:
+            if not (data_dir / file).is_file():
+                raise CorpusError(f"{data_dir / file}: missing (needed by the {name!r} set)")
+
+
+def evaluate(
+    data_dir: Path,
+    encoder,
+    only: Sequence[str] | None = None,
+    limit: int | None = None,
+    progress: Progress | None = None,
+    on_result: Callable[[SetResult], None] | None = None,
+) -> list[SetResult]:
+    """Run the chosen sets (all by default) on ``data_dir``; ``limit`` slices each set's queries."""
+    names = list(only) if only else list(SETS)
+    unknown = [n for n in names if n not in SETS]
+    if unknown:
+        raise ValueError(f"unknown evaluation set(s) {', '.join(unknown)}; choose from {', '.join(SETS)}")
+    if limit is not None and limit < 1:
+        raise ValueError("limit must be at least 1")
+    check_data(data_dir, names)
+    progress = progress or Progress()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="kazru-eval-") as tmp:
+        for name in names:
+            result = SETS[name].run(Path(data_dir), encoder, Path(tmp), limit, progress)
+            results.append(result)
+            if on_result:
+                on_result(result)
+    return results
+
+
+def report(results: Sequence[SetResult], data_dir: Path, model: str, limit: int | None, seconds: float) -> dict:
+    return {
+        "data": str(data_dir),
+        "model": model,
+        "limit": limit,
+        "total_seconds": round(seconds, 2),
+        "sets": [r.as_dict() for r in results],
+    }
+
+
+def format_table(results: Sequence[SetResult]) -> str:
+    """A plain-text table: one line per metric, the set's time on its first line."""
+    lines = [f"{'set':<10} {'metric':<16} {'value':>7} {'n':>6} {'pool':>6} {'seconds':>8}"]
+    lines.append("-" * len(lines[0]))
+    for result in results:
+        for i, (metric, value) in enumerate(result.metrics.items()):
+            seconds = f"{result.seconds:8.1f}" if i == 0 else " " * 8
+            name = result.name if i == 0 else ""
+            pool = str(result.pool) if i == 0 else ""
+            lines.append(f"{name:<10} {metric:<16} {value:>7.4f} {result.counts[metric]:>6} {pool:>6} {seconds}")
+    return "\n".join(lines)

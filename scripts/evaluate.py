@@ -1,0 +1,74 @@
+"""Retrieval quality on the shared evaluation data (FLORES-200, Tatoeba, X-WMT, KazQAD, headline → article).
+
+Each set is indexed into a temporary index with the project's own pipeline and queried through
+the searcher; the results print as a table and go to --out as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import orjson
+from tqdm import tqdm
+
+from embeddings.cli import run
+from embeddings.config import Settings
+from embeddings.encoder import Encoder
+from embeddings.evaluation import SETS, Progress, check_data, evaluate, format_table, report
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
+
+
+def main() -> int:
+    settings = Settings.from_env()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="the evaluation data folder (default: %(default)s)"
+    )
+    parser.add_argument("--out", type=Path, help="write the report as JSON here")
+    parser.add_argument("--only", action="append", choices=list(SETS), help="run only this set (repeatable)")
+    parser.add_argument("--limit", type=int, help="use only the first N rows (queries) of each set, for a quick check")
+    parser.add_argument(
+        "--model", default=settings.model, help="embedding model (default: EMBEDDING_MODEL or the prepared default)"
+    )
+    args = parser.parse_args()
+    if args.limit is not None and args.limit < 1:
+        parser.error("--limit must be at least 1")
+    if args.out is not None and not args.out.parent.is_dir():
+        raise OSError(f"{args.out.parent}: no such folder for --out")
+
+    check_data(args.data, args.only or list(SETS))  # before the model loads: fail fast
+    started = time.perf_counter()
+    encoder = Encoder(args.model)
+    with tqdm(total=0, unit="text", desc="encoding", file=sys.stderr) as bar:
+
+        def add_total(n: int) -> None:
+            bar.total += n
+            bar.refresh()
+
+        def on_result(result) -> None:
+            bar.write(f"{result.name}: done in {result.seconds:.1f} s", file=sys.stderr)
+
+        results = evaluate(args.data, encoder, args.only, args.limit, Progress(add_total, bar.update), on_result)
+    seconds = time.perf_counter() - started
+    print(format_table(results))
+    print(
+        f"total {seconds:.1f} s (model {encoder.identity.name}, data {args.data}"
+        + (f", first {args.limit} rows of each set" if args.limit else "")
+        + ")"
+    )
+    if args.out is not None:
+        args.out.write_bytes(
+            orjson.dumps(
+                report(results, args.data, encoder.identity.name, args.limit, seconds), option=orjson.OPT_INDENT_2
+            )
+        )
+        print(f"report written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

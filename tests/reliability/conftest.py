@@ -1,0 +1,48 @@
+"""Fixtures of the reliability group, and the summary table printed at the end of the run."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+
+import pytest
+
+from tests.reliability import summary
+from tests.reliability.helpers import KEY, copy_index
+from tests.server import ServerProcess
+
+# Hypothesis (under schemathesis) keeps an example database and caches in ./.hypothesis by default;
+# the fuzz tests run with the database off, and anything else it writes goes to a temporary folder,
+# never into the work tree.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="reliability-hypothesis-")
+
+
+def pytest_configure(config) -> None:
+    # Also registered in pyproject.toml; here too so that this folder runs on its own.
+    config.addinivalue_line("markers", "reliability_full: the long reliability runs (`make reliability`)")
+    from hypothesis import configuration
+
+    configuration.set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+
+
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if not summary.ROWS:
+        return
+    terminalreporter.write_sep("=", "reliability summary")
+    terminalreporter.write_line(summary.table())
+    terminalreporter.write_line(f"(also written to {summary.write_json()})")
+
+
+@pytest.fixture(scope="session")
+def rel_server(seed_index_dir, tmp_path_factory):
+    """A writable gunicorn server (2 workers, an API key) over its own copy of the seed index,
+    shared by the fuzzing, load and security tests."""
+    index_dir = copy_index(seed_index_dir, tmp_path_factory.mktemp("reliability") / "index")
+    server = ServerProcess(index_dir, index_dir.parent / "server.log", RETRIEVAL_API_KEY=KEY, WORKERS="2")
+    server.wait_ready(timeout=300)
+    yield server
+    server.stop()

@@ -1,0 +1,283 @@
+"""Fuzzing the HTTP API: schemathesis over the served /openapi.json, and hand-written hostile input.
+
+Every generated request must get an answer that is not a 5xx, whose status, content type and body
+match what /openapi.json documents for that route, and, when it is an error, the documented JSON
+error shape. Writes are fuzzed too: half of the generated write requests carry the right key, so
+the fuzzer reaches the write path and not only the 401.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import random
+import time
+from dataclasses import dataclass, field
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.reliability import summary
+from tests.reliability.helpers import AUTH, check_error, error_shape_problem, raw_request
+
+# One seed per run, printed in the summary: a failure found at random can be replayed with
+# RELIABILITY_SEED=<seed>.
+SEED = int(os.environ.get("RELIABILITY_SEED") or random.SystemRandom().randrange(2**32))
+REQUEST_TIMEOUT = 180  # a batch of 256 queries of 2,000 characters is slow on 2 cores, not wrong
+
+
+@dataclass
+class FuzzStats:
+    requests: int = 0
+    server_errors: int = 0
+    statuses: collections.Counter = field(default_factory=collections.Counter)
+    per_operation: collections.Counter = field(default_factory=collections.Counter)
+    problems: list[str] = field(default_factory=list)
+
+    def problem(self, text: str) -> None:
+        if len(self.problems) < 50:  # enough to diagnose; a systematic fault would repeat forever
+            self.problems.append(text)
+
+
+def _is_write(operation) -> bool:
+    return operation.method.upper() in {"POST", "DELETE"} and operation.path.startswith("/v1/documents")
+
+
+def _fuzz_operation(operation, mode: GenerationMode, examples: int, session: requests.Session, stats: FuzzStats):
+    """A Hypothesis test that sends ``examples`` generated requests to one operation and checks each."""
+    label = f"{operation.label} [{mode.value}]"
+    calls = 0
+
+    @seed(SEED)
+    @settings(
+        max_examples=examples,
+        database=None,  # nothing kept between runs, nothing written to the work tree
+        deadline=None,  # the server's speed is measured by the load test, not here
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.generate],  # shrinking re-sends requests for nothing
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def send(case) -> None:
+        nonlocal calls
+        calls += 1
+        headers = AUTH if _is_write(operation) and calls % 2 else None
+        try:
+            response = case.call(session=session, headers=headers, timeout=REQUEST_TIMEOUT)
+        except requests.RequestException as exc:  # a hang or a dropped connection is a fault too
+            stats.requests += 1
+            stats.problem(f"{label}: no answer ({exc!r}) to {case.as_curl_command()}")
+            return
+        stats.requests += 1
+        stats.per_operation[operation.label] += 1
+        stats.statuses[response.status_code] += 1
+        if response.status_code >= 500:
+            stats.server_errors += 1
+            stats.problem(f"{label}: {response.status_code} for {case.as_curl_command()}")
+        try:
+            case.validate_response(
+                response, checks=[status_code_conformance, content_type_conformance, response_schema_conformance]
+            )
+        except Exception as exc:  # schemathesis raises a group of check failures
+            stats.problem(f"{label}: not as documented: {str(exc)[:600]} for {case.as_curl_command()}")
+        got = {name: values[-1] for name, values in response.headers.items()}  # lowercase names, value lists
+        if 400 <= response.status_code < 500:
+            shape = error_shape_problem(response.status_code, got.get("content-type"), response.content)
+            if shape:
+                stats.problem(f"{label}: {shape} for {case.as_curl_command()}")
+        if got.get("x-content-type-options") != "nosniff":
+            stats.problem(f"{label}: no X-Content-Type-Options: nosniff")
+
+    return send
+
+
+def fuzz(base_url: str, examples_per_operation: int) -> FuzzStats:
+    """Positive (valid by the schema) and negative (invalid) requests for every documented route."""
+    schema = schemathesis.openapi.from_url(base_url + "/openapi.json", timeout=30)
+    stats = FuzzStats()
+    session = requests.Session()
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 12, [op.label for op in operations]  # every route, not a subset
+    for operation in operations:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            try:
+                _fuzz_operation(operation, mode, examples_per_operation, session, stats)()
+            except Unsatisfiable:
+                # No invalid request exists for a route without parameters or body (GET /health):
+                # nothing to fuzz in that mode.
+                pass
+    return stats
+
+
+def _report(run: str, stats: FuzzStats, seconds: float) -> None:
+    statuses = ", ".join(f"{status}: {n}" for status, n in sorted(stats.statuses.items()))
+    summary.record(
+        "fuzzing",
+        run,
+        f"{stats.requests} requests over {len(stats.per_operation)} routes in {seconds:.0f} s, "
+        f"{stats.server_errors} 5xx, {len(stats.problems)} off-schema (statuses {statuses}; seed {SEED})",
+        "ok" if not stats.problems and not stats.server_errors else f"FAILED: {len(stats.problems)} problems",
+    )
+
+
+def _run_and_check(server, examples: int, minimum: int, run: str) -> None:
+    started = time.monotonic()
+    stats = fuzz(server.url, examples)
+    _report(run, stats, time.monotonic() - started)
+    assert stats.requests >= minimum, stats.per_operation
+    assert stats.server_errors == 0 and not stats.problems, "\n".join(stats.problems)
+    assert server.proc.poll() is None, "the server died under fuzzing"
+
+
+def test_fuzz_every_route_quick(rel_server):
+    _run_and_check(rel_server, examples=15, minimum=200, run="schemathesis, quick")
+
+
+@pytest.mark.slow
+@pytest.mark.reliability_full
+def test_fuzz_every_route_full(rel_server):
+    _run_and_check(rel_server, examples=80, minimum=1000, run="schemathesis, full")
+
+
+# --- hand-written hostile input ------------------------------------------------------------------
+
+JSON = {"Content-Type": "application/json"}
+Q = b'{"query": "x"}'
+HEALTH = b"GET /health HTTP/1.1\r\nHost: t\r\nX-Request-ID: "
+
+
+def ct(content_type: str) -> dict[str, str]:
+    return {"Content-Type": content_type}
+
+
+TEN_MB = 10_000_000
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"query": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+# (id, method, path, requests keyword arguments, the statuses that are right)
+HOSTILE = [
+    ("invalid-utf8-body", "POST", "/v1/search", {"data": b'{"query": "\xff\xfe\xfd"}', "headers": JSON}, {400}),
+    ("invalid-utf8-escaped-query", "GET", "/v1/search?q=%ff%fe%c0%af", {}, {200, 400}),
+    ("invalid-utf8-doc-id", "GET", "/v1/documents/%ff%fe", {}, {404}),
+    ("10MB-search", "POST", "/v1/search", {"data": b"x" * TEN_MB, "headers": JSON}, {413}),
+    ("10MB-batch", "POST", "/v1/search/batch", {"data": b"x" * TEN_MB, "headers": JSON}, {413}),
+    ("10MB-document-no-key", "POST", "/v1/documents", {"data": b"x" * TEN_MB, "headers": JSON}, {401}),
+    ("10MB-document-not-json", "POST", "/v1/documents", {"data": b"x" * TEN_MB, "headers": JSON | AUTH}, {400}),
+    ("nested-100k-arrays", "POST", "/v1/search", {"data": _nested(100_000), "headers": JSON}, {400}),
+    (
+        "nested-5k-objects",
+        "POST",
+        "/v1/search/batch",
+        {"data": b'{"queries": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5000 + b"}", "headers": JSON},
+        {400},
+    ),
+    ("nested-document", "POST", "/v1/documents", {"data": _nested(50_000), "headers": JSON | AUTH}, {400}),
+    ("nul-in-json-query", "POST", "/v1/search", {"json": {"query": "Астана\u0000\u0000"}}, {200}),
+    ("nul-in-query-string", "GET", "/v1/search", {"params": {"q": "a\x00b", "lang": "kk\x00"}}, {400}),
+    ("nul-in-doc-id", "GET", "/v1/documents/a%00b", {}, {404}),
+    ("nul-in-passage-id", "GET", "/v1/passages/a%00b:0/related", {}, {404}),
+    ("nul-in-new-doc-id", "POST", "/v1/documents", {"json": {"id": "a\u0000", "text": "Т."}, "headers": AUTH}, {400}),
+    ("100k-query-get", "GET", "/v1/search", {"params": {"q": "q" * 100_000}}, {400}),
+    ("100k-cyrillic-query-get", "GET", "/v1/search", {"params": {"q": "ы" * 100_000}}, {400}),
+    ("100k-query-post", "POST", "/v1/search", {"json": {"query": "ы" * 100_000}}, {400}),
+    ("100k-query-batch", "POST", "/v1/search/batch", {"json": {"queries": [{"query": "ы" * 100_000}]}}, {400}),
+    ("100k-doc-id", "GET", "/v1/documents/" + "d" * 100_000, {}, {404}),
+    *[
+        (f"k={k!r}-{where}", method, path, kwargs, {400})
+        for k in (-1, 0, 101, -(10**30), 10**30, 2**63, "1e9", 1.5, True, None, "5")
+        for where, method, path, kwargs in (
+            ("get", "GET", "/v1/search", {"params": {"q": "Астана", "k": k}}),
+            ("post", "POST", "/v1/search", {"json": {"query": "Астана", "k": k}}),
+            ("batch", "POST", "/v1/search/batch", {"json": {"queries": [{"query": "Астана", "k": k}]}}),
+            ("related", "GET", "/v1/passages/000_51035c6eea1197a6:0/related", {"params": {"k": k}}),
+        )
+        # A GET parameter is text: None means "absent" (the default k) and "5" is a fine k.
+        if not (where in ("get", "related") and k in (None, "5"))
+    ],
+    ("huge-limit", "GET", "/v1/documents", {"params": {"limit": 10**30}}, {400}),
+    ("huge-offset", "GET", "/v1/documents", {"params": {"offset": 10**30}}, {400}),
+    ("negative-offset", "GET", "/v1/documents", {"params": {"offset": -(10**30)}}, {400}),
+    ("min-score-nan", "POST", "/v1/search", {"data": b'{"query": "x", "min_score": NaN}', "headers": JSON}, {400}),
+    ("min-score-text", "GET", "/v1/search", {"params": {"q": "x", "min_score": "inf"}}, {200, 400}),
+    ("content-type-text", "POST", "/v1/search", {"data": b'{"query": "x"}', "headers": ct("text/plain")}, {415}),
+    ("content-type-form", "POST", "/v1/search", {"data": {"query": "x"}}, {415}),
+    ("content-type-missing", "POST", "/v1/search", {"data": b'{"query": "x"}', "headers": ct("")}, {415}),
+    (
+        "content-type-multipart",
+        "POST",
+        "/v1/documents",
+        {"files": {"text": ("a.txt", b"x")}, "headers": AUTH},
+        {415},
+    ),
+    ("content-type-lookalike", "POST", "/v1/search", {"data": Q, "headers": ct("application/jsonx")}, {415}),
+    ("content-type-charset", "POST", "/v1/search", {"data": Q, "headers": ct("application/json;charset=utf-8")}, {200}),
+    ("json-not-object", "POST", "/v1/search", {"json": ["query", "x"]}, {400}),
+    ("json-bare-string", "POST", "/v1/documents", {"json": "text", "headers": AUTH}, {400}),
+    ("empty-body", "POST", "/v1/search", {"data": b"", "headers": JSON}, {400}),
+    ("duplicate-keys", "POST", "/v1/search", {"data": b'{"query": "x", "query": "y", "k": 1}', "headers": JSON}, {200}),
+    ("unknown-method", "PATCH", "/v1/documents/x", {}, {405}),
+    ("unknown-route", "GET", "/v1/../../etc/passwd", {}, {404}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "statuses"), [c[1:] for c in HOSTILE], ids=[c[0] for c in HOSTILE]
+)
+def test_hostile_request_is_refused_cleanly(rel_server, method, path, kwargs, statuses):
+    response = requests.request(method, rel_server.url + path, timeout=REQUEST_TIMEOUT, **kwargs)
+    assert response.status_code in statuses, (response.status_code, response.text[:300])
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    if response.status_code >= 400:
+        check_error(response)
+
+
+# Malformed at the HTTP level: gunicorn refuses these before the app sees them (so the body is
+# gunicorn's own, not the JSON error shape), and must never reflect an injected header.
+RAW = [
+    ("raw-invalid-utf8-in-line", b"GET /v1/search?q=\xff\xfe HTTP/1.1\r\nHost: t\r\n", {400}),
+    ("raw-nul-in-line", b"GET /v1/search?q=a\x00b HTTP/1.1\r\nHost: t\r\n", {400}),
+    ("request-id-crlf-injection", HEALTH + b"a\r\nSet-Cookie: evil=1\r\n", {200}),
+    ("request-id-bare-lf", HEALTH + b"a\nSet-Cookie: evil=1\r\n", {400}),
+    ("request-id-bare-cr", HEALTH + b"a\rSet-Cookie: evil=1\r\n", {400}),
+    ("request-id-nul", HEALTH + b"a\x00Set-Cookie: evil=1\r\n", {400}),
+    ("request-id-encoded-crlf", HEALTH + b"a%0d%0aSet-Cookie:%20evil=1\r\n", {200}),
+    ("request-id-utf8", HEALTH + "ид<script>\r\n".encode(), {200}),
+    ("request-id-8k", HEALTH + b"a" * 8000 + b"\r\n", {200}),
+    ("request-line-2MB", b"GET /v1/search?q=" + b"a" * 2_000_000 + b" HTTP/1.1\r\nHost: t\r\n", {400}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("data", "statuses"), [c[1:] for c in RAW], ids=[c[0] for c in RAW])
+def test_malformed_http_is_refused_without_header_injection(rel_server, data, statuses):
+    status, headers, body = raw_request(rel_server.port, data + b"Connection: close\r\n\r\n")
+    assert status in statuses, (status, body[:300])
+    assert "set-cookie" not in headers and b"evil" not in body
+    request_id = headers.get("x-request-id")
+    if status == 200:  # the app answered: a hostile id is replaced by one of its own
+        assert request_id == "a" or (request_id is not None and len(request_id) == 32 and request_id.isalnum())
+        assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_hostile_input_left_the_server_healthy(rel_server):
+    """Runs after the cases above: the same workers still answer, nothing crashed or restarted."""
+    assert rel_server.proc.poll() is None
+    assert requests.get(rel_server.url + "/health", timeout=30).status_code == 200
+    log = rel_server.log_path.read_text(errors="replace")
+    assert "Traceback" not in log and "WORKER TIMEOUT" not in log and "Worker (pid" not in log
+    summary.record(
+        "fuzzing",
+        "hand-written hostile input",
+        f"{len(HOSTILE)} app-level cases + {len(RAW)} malformed-HTTP cases (invalid UTF-8, 10 MB bodies, "
+        "100k-deep JSON, NUL bytes, 100k-char queries, bad k, wrong content types, X-Request-ID injection)",
+    )

@@ -1,0 +1,75 @@
+"""The evaluation harness on a 50-row slice of each real evaluation set."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from embeddings.evaluation import SETS, evaluate, format_table, mrr_at, ndcg_at, recall_at
+from tests.conftest import ROOT
+
+EXPECTED = {
+    "flores": {"kk→ru top1", "ru→kk top1", "en→kk top1", "en→ru top1"},
+    "tatoeba": {"kk→ru top1", "ru→kk top1"},
+    "xwmt": {"kk→ru top1", "ru→kk top1", "en→kk top1", "en→ru top1"},
+    "kazqad": {"recall@10", "MRR@10", "nDCG@10"},
+    "headline": {"hit@1", "recall@10"},
+}
+
+
+def test_metrics_on_a_hand_made_ranking():
+    ranked, relevant = ["a", "b", "c", "d"], {"b", "d", "z"}
+    assert recall_at(ranked, relevant, 10) == pytest.approx(2 / 3)
+    assert recall_at(ranked, relevant, 2) == pytest.approx(1 / 3)
+    assert mrr_at(ranked, relevant, 10) == pytest.approx(0.5)
+    ideal = 1 + 1 / math.log2(3) + 1 / math.log2(4)
+    assert ndcg_at(ranked, relevant, 10) == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / ideal)
+    assert mrr_at(["x"], relevant, 10) == 0.0 and ndcg_at([], relevant, 10) == 0.0
+
+
+@pytest.mark.eval
+@pytest.mark.parametrize("name", list(SETS))
+def test_every_metric_on_a_50_row_slice(eval_dir, encoder, name):
+    [result] = evaluate(eval_dir, encoder, only=[name], limit=50)
+    assert set(result.metrics) == EXPECTED[name]
+    for metric, value in result.metrics.items():
+        assert 0.5 <= value <= 1.0, (metric, value)  # a working pipeline; far above chance
+        assert result.counts[metric] == 50
+    assert result.seconds > 0
+    assert name in format_table([result])
+
+
+def evaluate_script(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "evaluate.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+
+
+@pytest.mark.eval
+def test_script_prints_a_table_and_writes_json(eval_dir, tmp_path):
+    out = tmp_path / "report.json"
+    done = evaluate_script("--data", str(eval_dir), "--only", "tatoeba", "--limit", "20", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "kk→ru top1" in done.stdout and "tatoeba" in done.stdout
+    report = orjson.loads(out.read_bytes())
+    assert report["limit"] == 20 and report["sets"][0]["name"] == "tatoeba"
+    assert set(report["sets"][0]["metrics"]) == EXPECTED["tatoeba"] and report["sets"][0]["seconds"] > 0
+
+
+def test_script_fails_clearly_on_missing_data(tmp_path):
+    assert evaluate_script("--help").returncode == 0
+    missing = evaluate_script("--data", str(tmp_path / "nope"), "--limit", "5")
+    assert missing.returncode == 2 and "no such folder" in missing.stderr and "Traceback" not in missing.stderr
+    (tmp_path / "empty").mkdir()
+    partial = evaluate_script("--data", str(tmp_path / "empty"), "--only", "kazqad")
+    assert partial.returncode == 2 and "kazqad_val.queries.jsonl: missing" in partial.stderr
+    unknown = evaluate_script("--only", "nope")
+    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
