@@ -53,8 +53,9 @@ def configure_threads(threads: int | None = None) -> None:
     import faiss
     import torch
 
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    # FAISS first: where both libraries share one OpenMP runtime, the last call sets the default.
     faiss.omp_set_num_threads(1)
+    torch.set_num_threads(threads or os.cpu_count() or 1)
 
 
 def _weights_fingerprint(model) -> str:

@@ -29,7 +29,7 @@ import orjson
 
 from embeddings.corpus import CorpusError, Document, make_document
 from embeddings.index import Index, build
-from embeddings.search import MAX_K, Searcher
+from embeddings.search import MAX_K, MODES, Searcher
 from embeddings.text import normalize
 
 QUERY_BATCH = 64
@@ -49,7 +49,7 @@ ALL_DIRECTIONS = (("kk", "ru"), ("ru", "kk"), ("en", "kk"), ("en", "ru"))
 class SetResult:
     name: str
     description: str
-    metrics: dict[str, float]
+    metrics: dict[str, dict[str, float]]  # metric -> mode -> value
     counts: dict[str, int]  # queries behind each metric
     pool: int  # documents indexed (per side for bitext sets)
     seconds: float
@@ -122,13 +122,20 @@ def _encode_queries(encoder, texts: Sequence[str], progress: Progress) -> np.nda
 
 
 def _ranked_docs(
-    searcher: Searcher, vectors: np.ndarray, k_docs: int, langs: Sequence[str] | None = None
+    searcher: Searcher,
+    texts: Sequence[str],
+    vectors: np.ndarray,
+    k_docs: int,
+    mode: str,
+    langs: Sequence[str] | None = None,
 ) -> list[list[str]]:
     """Each query's documents, best first, a document counted once at its best passage."""
     out = []
-    for results in searcher.search_vectors(vectors, MAX_K, langs):
-        ranked = list(dict.fromkeys(r.doc_id for r in results))
-        out.append(ranked[:k_docs])
+    for lo in range(0, len(texts), QUERY_BATCH):
+        found = searcher.search_encoded(
+            texts[lo : lo + QUERY_BATCH], vectors[lo : lo + QUERY_BATCH], MAX_K, langs, mode
+        )
+        out.extend(list(dict.fromkeys(r.doc_id for r in results))[:k_docs] for results in found)
     return out
 
 
@@ -171,6 +178,7 @@ def _bitext(
     tmp: Path,
     limit: int | None,
     progress: Progress,
+    modes: Sequence[str],
 ) -> SetResult:
     started = time.perf_counter()
     rows = read_jsonl(path, limit)
@@ -192,7 +200,7 @@ def _bitext(
         searchers[target] = _build_index(documents, tmp / f"{name}-{target}", encoder, progress)
         pool = max(pool, len(documents))
 
-    metrics: dict[str, float] = {}
+    metrics: dict[str, dict[str, float]] = {}
     counts: dict[str, int] = {}
     for source in dict.fromkeys(s for s, _ in directions):
         targets = [t for s, t in directions if s == source]
@@ -202,34 +210,40 @@ def _bitext(
         for target in targets:
             gold_texts = doc_text[target]
             rows_ok = [n for n, i in enumerate(usable) if f"r{i:06d}" in gold_texts]
-            results = searchers[target].search_vectors(vectors[rows_ok], 1)
-            hits = 0
-            for n, found in zip(rows_ok, results, strict=True):
-                gold = f"r{usable[n]:06d}"
-                if found and (found[0].doc_id == gold or gold_texts.get(found[0].doc_id) == gold_texts[gold]):
-                    hits += 1
             key = f"{source}→{target} top1"
-            metrics[key] = round(hits / len(rows_ok), 4) if rows_ok else float("nan")
-            counts[key] = len(rows_ok)
+            metrics[key], counts[key] = {}, len(rows_ok)
+            for mode in modes:
+                found = searchers[target].search_encoded(
+                    [texts[source][usable[n]] for n in rows_ok], vectors[rows_ok], 1, mode=mode
+                )
+                hits = 0
+                for n, results in zip(rows_ok, found, strict=True):
+                    gold = f"r{usable[n]:06d}"
+                    if results and (results[0].doc_id == gold or gold_texts.get(results[0].doc_id) == gold_texts[gold]):
+                        hits += 1
+                metrics[key][mode] = round(hits / len(rows_ok), 4) if rows_ok else float("nan")
     for searcher in searchers.values():
         searcher.index.close()
     return SetResult(name, description, metrics, counts, pool, time.perf_counter() - started)
 
 
-def _flores(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress) -> SetResult:
-    return _bitext("flores", SETS["flores"].description, data / FLORES, ALL_DIRECTIONS, encoder, tmp, limit, progress)
+def _flores(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
+    description = SETS["flores"].description
+    return _bitext("flores", description, data / FLORES, ALL_DIRECTIONS, encoder, tmp, limit, progress, modes)
 
 
-def _tatoeba(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress) -> SetResult:
+def _tatoeba(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
     directions = (("kk", "ru"), ("ru", "kk"))
-    return _bitext("tatoeba", SETS["tatoeba"].description, data / TATOEBA, directions, encoder, tmp, limit, progress)
+    description = SETS["tatoeba"].description
+    return _bitext("tatoeba", description, data / TATOEBA, directions, encoder, tmp, limit, progress, modes)
 
 
-def _xwmt(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress) -> SetResult:
-    return _bitext("xwmt", SETS["xwmt"].description, data / XWMT, ALL_DIRECTIONS, encoder, tmp, limit, progress)
+def _xwmt(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
+    description = SETS["xwmt"].description
+    return _bitext("xwmt", description, data / XWMT, ALL_DIRECTIONS, encoder, tmp, limit, progress, modes)
 
 
-def _kazqad(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress) -> SetResult:
+def _kazqad(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
     started = time.perf_counter()
     queries = [q for q in read_jsonl(data / KAZQAD_QUERIES, limit) if isinstance(q.get("query"), str)]
     passages = read_jsonl(data / KAZQAD_PASSAGES)
@@ -248,27 +262,29 @@ def _kazqad(data: Path, encoder, tmp: Path, limit: int | None, progress: Progres
             continue
     searcher = _build_index(documents, tmp / "kazqad", encoder, progress)
     progress.add_total(len(queries))
-    vectors = _encode_queries(encoder, [q["query"] for q in queries], progress)
-    ranked = _ranked_docs(searcher, vectors, 10)
+    texts = [q["query"] for q in queries]
+    vectors = _encode_queries(encoder, texts, progress)
     relevant = [set(q.get("relevant_passage_ids", [])) for q in queries]
-    judged = [(r, rel) for r, rel in zip(ranked, relevant, strict=True) if rel]
+    metrics: dict[str, dict[str, float]] = {"recall@10": {}, "MRR@10": {}, "nDCG@10": {}}
+    judged_count = sum(1 for rel in relevant if rel)
+    for mode in modes:
+        ranked = _ranked_docs(searcher, texts, vectors, 10, mode)
+        judged = [(r, rel) for r, rel in zip(ranked, relevant, strict=True) if rel]
+        metrics["recall@10"][mode] = _mean(recall_at(r, rel, 10) for r, rel in judged)
+        metrics["MRR@10"][mode] = _mean(mrr_at(r, rel, 10) for r, rel in judged)
+        metrics["nDCG@10"][mode] = _mean(ndcg_at(r, rel, 10) for r, rel in judged)
     searcher.index.close()
-    metrics = {
-        "recall@10": _mean(recall_at(r, rel, 10) for r, rel in judged),
-        "MRR@10": _mean(mrr_at(r, rel, 10) for r, rel in judged),
-        "nDCG@10": _mean(ndcg_at(r, rel, 10) for r, rel in judged),
-    }
     return SetResult(
         "kazqad",
         SETS["kazqad"].description,
         metrics,
-        dict.fromkeys(metrics, len(judged)),
+        dict.fromkeys(metrics, judged_count),
         len(documents),
         time.perf_counter() - started,
     )
 
 
-def _headline(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress) -> SetResult:
+def _headline(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
     started = time.perf_counter()
     queries = [q for q in read_jsonl(data / HEADLINE_QUERIES, limit) if isinstance(q.get("query"), str)]
     passages = read_jsonl(data / HEADLINE_PASSAGES)
@@ -283,20 +299,22 @@ def _headline(data: Path, encoder, tmp: Path, limit: int | None, progress: Progr
             continue
     searcher = _build_index(documents, tmp / "headline", encoder, progress)
     progress.add_total(len(queries))
-    vectors = _encode_queries(encoder, [q["query"] for q in queries], progress)
-    ranked = _ranked_docs(searcher, vectors, 10, langs=["kk", "ru"])
+    texts = [q["query"] for q in queries]
+    vectors = _encode_queries(encoder, texts, progress)
     relevant = [{_safe_id(p) for p in q.get("relevant_passage_ids", [])} for q in queries]
-    judged = [(r, rel) for r, rel in zip(ranked, relevant, strict=True) if rel]
+    metrics: dict[str, dict[str, float]] = {"hit@1": {}, "recall@10": {}}
+    judged_count = sum(1 for rel in relevant if rel)
+    for mode in modes:
+        ranked = _ranked_docs(searcher, texts, vectors, 10, mode, langs=["kk", "ru"])
+        judged = [(r, rel) for r, rel in zip(ranked, relevant, strict=True) if rel]
+        metrics["hit@1"][mode] = _mean(float(bool(r) and r[0] in rel) for r, rel in judged)
+        metrics["recall@10"][mode] = _mean(recall_at(r, rel, 10) for r, rel in judged)
     searcher.index.close()
-    metrics = {
-        "hit@1": _mean(float(bool(r) and r[0] in rel) for r, rel in judged),
-        "recall@10": _mean(recall_at(r, rel, 10) for r, rel in judged),
-    }
     return SetResult(
         "headline",
         SETS["headline"].description,
         metrics,
-        dict.fromkeys(metrics, len(judged)),
+        dict.fromkeys(metrics, judged_count),
         len(documents),
         time.perf_counter() - started,
     )
@@ -333,8 +351,10 @@ def evaluate(
     limit: int | None = None,
     progress: Progress | None = None,
     on_result: Callable[[SetResult], None] | None = None,
+    modes: Sequence[str] = MODES,
 ) -> list[SetResult]:
-    """Run the chosen sets (all by default) on ``data_dir``; ``limit`` slices each set's queries."""
+    """Run the chosen sets (all by default) on ``data_dir`` in each ranking mode (indexes are
+    built and queries encoded once, then searched in every mode); ``limit`` slices each set."""
     names = list(only) if only else list(SETS)
     unknown = [n for n in names if n not in SETS]
     if unknown:
@@ -346,7 +366,7 @@ def evaluate(
     results = []
     with tempfile.TemporaryDirectory(prefix="kazru-eval-") as tmp:
         for name in names:
-            result = SETS[name].run(Path(data_dir), encoder, Path(tmp), limit, progress)
+            result = SETS[name].run(Path(data_dir), encoder, Path(tmp), limit, progress, modes)
             results.append(result)
             if on_result:
                 on_result(result)
@@ -359,18 +379,33 @@ def report(results: Sequence[SetResult], data_dir: Path, model: str, limit: int 
         "model": model,
         "limit": limit,
         "total_seconds": round(seconds, 2),
+        "mode_means": mode_means(results),
         "sets": [r.as_dict() for r in results],
     }
 
 
 def format_table(results: Sequence[SetResult]) -> str:
-    """A plain-text table: one line per metric, the set's time on its first line."""
-    lines = [f"{'set':<10} {'metric':<16} {'value':>7} {'n':>6} {'pool':>6} {'seconds':>8}"]
+    """A plain-text table: one line per metric, one column per mode, the set's time on its first line."""
+    modes = list(dict.fromkeys(mode for r in results for values in r.metrics.values() for mode in values))
+    lines = [
+        f"{'set':<10} {'metric':<14} " + " ".join(f"{m:>8}" for m in modes) + f" {'n':>6} {'pool':>6} {'seconds':>8}"
+    ]
     lines.append("-" * len(lines[0]))
     for result in results:
-        for i, (metric, value) in enumerate(result.metrics.items()):
+        for i, (metric, values) in enumerate(result.metrics.items()):
             seconds = f"{result.seconds:8.1f}" if i == 0 else " " * 8
             name = result.name if i == 0 else ""
             pool = str(result.pool) if i == 0 else ""
-            lines.append(f"{name:<10} {metric:<16} {value:>7.4f} {result.counts[metric]:>6} {pool:>6} {seconds}")
+            cells = " ".join(f"{values[m]:>8.4f}" if m in values else f"{'':>8}" for m in modes)
+            lines.append(f"{name:<10} {metric:<14} {cells} {result.counts[metric]:>6} {pool:>6} {seconds}")
     return "\n".join(lines)
+
+
+def mode_means(results: Sequence[SetResult]) -> dict[str, float]:
+    """Each mode's mean over every figure of every set: how the default mode is chosen."""
+    values: dict[str, list[float]] = {}
+    for result in results:
+        for per_mode in result.metrics.values():
+            for mode, value in per_mode.items():
+                values.setdefault(mode, []).append(value)
+    return {mode: round(float(np.mean(v)), 4) for mode, v in values.items()}

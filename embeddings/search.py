@@ -157,6 +157,28 @@ class Searcher:
     def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchResponse]:
         """Answer many queries, those that need the model encoded in one batch, in order."""
         started = time.perf_counter()
+        checked = self._check(queries)
+        vectors = np.zeros((len(queries), self.encoder.identity.dimension), dtype=np.float32)
+        dense_rows = [i for i, c in enumerate(checked) if c[3] != "lexical"]
+        if dense_rows:
+            vectors[dense_rows] = self.encoder.encode_queries([checked[i][0] for i in dense_rows])
+        return self._answer(queries, checked, vectors, started)
+
+    def search_encoded(
+        self,
+        texts: Sequence[str],
+        vectors: np.ndarray,
+        k: int,
+        langs: Sequence[str] | None = None,
+        mode: str = DEFAULT_MODE,
+    ) -> list[list[SearchResult]]:
+        """Results for queries whose vectors are already made: bulk jobs encode once and then
+        search in several modes or indexes."""
+        queries = [SearchQuery(text, k, langs, mode=mode) for text in texts]
+        responses = self._answer(queries, self._check(queries), vectors, time.perf_counter())
+        return [response.results for response in responses]
+
+    def _check(self, queries: Sequence[SearchQuery]) -> list[tuple[str, int, list[str] | None, str]]:
         checked = []
         for position, q in enumerate(queries):
             try:
@@ -166,34 +188,39 @@ class Searcher:
                 if len(queries) == 1:
                     raise
                 raise QueryError(f"queries.{position}: {exc}") from None
+        return checked
+
+    def _answer(
+        self,
+        queries: Sequence[SearchQuery],
+        checked: list[tuple[str, int, list[str] | None, str]],
+        vectors: np.ndarray,
+        started: float,
+    ) -> list[SearchResponse]:
         self.index.refresh()
-        dense_rows = [i for i, c in enumerate(checked) if c[3] != "lexical"]
-        vectors = np.zeros((len(queries), self.encoder.identity.dimension), dtype=np.float32)
-        if dense_rows:
-            vectors[dense_rows] = self.encoder.encode_queries([checked[i][0] for i in dense_rows])
         dense_hits: dict[int, list[tuple[int, float]]] = {}
         # Queries with the same filters and depth share one FAISS call.
         groups: dict[tuple, list[int]] = defaultdict(list)
-        for i in dense_rows:
-            _, k, langs, mode = checked[i]
-            depth = max(k, FUSION_DEPTH) if mode == "hybrid" else k
-            groups[(depth, tuple(langs or ()), tuple(queries[i].doc_ids or ()))].append(i)
+        for i, (_, k, langs, mode) in enumerate(checked):
+            if mode != "lexical":
+                depth = max(k, FUSION_DEPTH) if mode == "hybrid" else k
+                groups[(depth, tuple(langs or ()), tuple(queries[i].doc_ids or ()))].append(i)
         for (depth, langs, doc_ids), rows in groups.items():
             for i, hits in zip(rows, self._dense(vectors[rows], depth, langs, doc_ids), strict=True):
                 dense_hits[i] = hits
 
         ranked: list[list[tuple[int, float]]] = []
         query_keys: list[set[str]] = []
+        query_langs: list[str] = []
         for i, (text, k, langs, mode) in enumerate(checked):
-            query_lang = detect_language(text)
-            keys = lexical.tokens(text, query_lang)
+            query_langs.append(detect_language(text))
+            keys = lexical.tokens(text, query_langs[-1])
             query_keys.append(set(keys))
             lexical_hits: list[tuple[int, float]] = []
-            if mode != "dense":
-                expression = lexical.match_expression(keys)
+            expression = lexical.match_expression(keys)
+            if mode != "dense" and expression:
                 depth = max(k, FUSION_DEPTH) if mode == "hybrid" else k
-                if expression:
-                    lexical_hits = self.index.store.lexical_search(expression, depth, langs, queries[i].doc_ids)
+                lexical_hits = self.index.store.lexical_search(expression, depth, langs, queries[i].doc_ids)
             min_score = queries[i].min_score
             if mode == "hybrid":
                 hits = fuse([dense_hits[i], lexical_hits], 2 * FUSION_DEPTH)
@@ -209,15 +236,13 @@ class Searcher:
         rows = self.index.store.passages_by_key(sorted({key for hits in ranked for key, _ in hits}))
         took = round((time.perf_counter() - started) * 1000, 2)
         responses = []
-        for i, (q, (text, _, _, mode), hits) in enumerate(zip(queries, checked, ranked, strict=True)):
+        for i, (q, (_, _, _, mode), hits) in enumerate(zip(queries, checked, ranked, strict=True)):
             qv = vectors[i] if mode != "lexical" else None
             results = [
                 _result(rank, score, rows[key], qv, query_keys[i])
                 for rank, (key, score) in enumerate((h for h in hits if h[0] in rows), 1)
             ]
-            responses.append(
-                SearchResponse(query=q.query, query_lang=detect_language(text), took_ms=took, results=results)
-            )
+            responses.append(SearchResponse(query=q.query, query_lang=query_langs[i], took_ms=took, results=results))
         return responses
 
     def _cosines(self, vector: np.ndarray, keys: list[int], known: list[tuple[int, float]]) -> list[float]:
@@ -225,18 +250,6 @@ class Searcher:
         cosine = dict(known)
         with self.index.lock:
             return [cosine[key] if key in cosine else float(self.index.faiss.reconstruct(key) @ vector) for key in keys]
-
-    def search_vectors(
-        self, vectors: np.ndarray, k: int, langs: Sequence[str] | None = None, doc_ids: Sequence[str] | None = None
-    ) -> list[list[SearchResult]]:
-        """Dense results for queries already encoded (bulk jobs that encode once, search many)."""
-        self.index.refresh()
-        hits = self._dense(vectors, k, tuple(check_languages(langs) or ()), tuple(doc_ids or ()))
-        rows = self.index.store.passages_by_key(sorted({key for h in hits for key, _ in h}))
-        return [
-            [_result(rank, score, rows[key], vectors[i], set()) for rank, (key, score) in enumerate(h, 1)]
-            for i, h in enumerate(hits)
-        ]
 
     def _dense(
         self, vectors: np.ndarray, k: int, langs: Sequence[str], doc_ids: Sequence[str]

@@ -17,7 +17,8 @@ from tqdm import tqdm
 from embeddings.cli import run
 from embeddings.config import Settings
 from embeddings.encoder import Encoder
-from embeddings.evaluation import SETS, Progress, check_data, evaluate, format_table, report
+from embeddings.evaluation import SETS, Progress, check_data, evaluate, format_table, mode_means, report
+from embeddings.search import MODES
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
 
@@ -30,6 +31,9 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
     parser.add_argument("--only", action="append", choices=list(SETS), help="run only this set (repeatable)")
+    parser.add_argument(
+        "--mode", action="append", choices=MODES, help="rank in this mode only (repeatable; default: all three)"
+    )
     parser.add_argument("--limit", type=int, help="use only the first N rows (queries) of each set, for a quick check")
     parser.add_argument(
         "--model", default=settings.model, help="embedding model (default: EMBEDDING_MODEL or the prepared default)"
@@ -52,9 +56,13 @@ def main() -> int:
         def on_result(result) -> None:
             bar.write(f"{result.name}: done in {result.seconds:.1f} s", file=sys.stderr)
 
-        results = evaluate(args.data, encoder, args.only, args.limit, Progress(add_total, bar.update), on_result)
+        results = evaluate(
+            args.data, encoder, args.only, args.limit, Progress(add_total, bar.update), on_result, args.mode or MODES
+        )
     seconds = time.perf_counter() - started
     print(format_table(results))
+    means = mode_means(results)
+    print("mean of every figure: " + ", ".join(f"{mode} {value:.4f}" for mode, value in means.items()))
     print(
         f"total {seconds:.1f} s (model {encoder.identity.name}, data {args.data}"
         + (f", first {args.limit} rows of each set" if args.limit else "")

@@ -36,8 +36,11 @@ def test_metrics_on_a_hand_made_ranking():
 def test_every_metric_on_a_50_row_slice(eval_dir, encoder, name):
     [result] = evaluate(eval_dir, encoder, only=[name], limit=50)
     assert set(result.metrics) == EXPECTED[name]
-    for metric, value in result.metrics.items():
-        assert 0.5 <= value <= 1.0, (metric, value)  # a working pipeline; far above chance
+    for metric, per_mode in result.metrics.items():
+        assert set(per_mode) == {"dense", "lexical", "hybrid"}
+        for mode in ("dense", "hybrid"):
+            assert 0.5 <= per_mode[mode] <= 1.0, (metric, mode, per_mode)  # a working pipeline; far above chance
+        assert 0.0 <= per_mode["lexical"] <= 1.0
         assert result.counts[metric] == 50
     assert result.seconds > 0
     assert name in format_table([result])
@@ -58,7 +61,7 @@ def test_script_prints_a_table_and_writes_json(eval_dir, tmp_path):
     out = tmp_path / "report.json"
     done = evaluate_script("--data", str(eval_dir), "--only", "tatoeba", "--limit", "20", "--out", str(out))
     assert done.returncode == 0, done.stderr
-    assert "kk→ru top1" in done.stdout and "tatoeba" in done.stdout
+    assert "kk→ru top1" in done.stdout and "tatoeba" in done.stdout and "hybrid" in done.stdout
     report = orjson.loads(out.read_bytes())
     assert report["limit"] == 20 and report["sets"][0]["name"] == "tatoeba"
     assert set(report["sets"][0]["metrics"]) == EXPECTED["tatoeba"] and report["sets"][0]["seconds"] > 0
