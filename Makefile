@@ -4,25 +4,30 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODEL := models/multilingual-e5-small/model.safetensors
+ONNX_MODEL := models/multilingual-e5-small-onnx-int8/onnx_export.json
 INDEX_DIR ?= data/index
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export INDEX_DIR HOST PORT
 
-.PHONY: setup serve test test-slow lint index clean browser reliability
+.PHONY: setup serve test test-slow lint index clean browser reliability bench
 
-setup: $(STAMP) $(MODEL)
+setup: $(STAMP) $(MODEL) $(ONNX_MODEL)
 
 # torch first, pinned: an unpinned torch (asked for by sentence-transformers) pulls a CUDA build.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,ray]'
+	$(BIN)/pip install --quiet -e '.[dev,ray,bench]'
 	touch $(STAMP)
 
 $(MODEL): | $(STAMP)
 	$(BIN)/python scripts/prepare_model.py
+
+# The int8 ONNX model for EMBEDDING_BACKEND=onnx-int8, made from the default model (about a minute).
+$(ONNX_MODEL): | $(STAMP) $(MODEL)
+	$(BIN)/python scripts/prepare_onnx.py
 
 index: setup
 	$(BIN)/python scripts/build_index.py --corpus seeds --index $(INDEX_DIR) --if-missing
@@ -43,6 +48,10 @@ test-slow: setup
 # The whole reliability group (~30 min on 2 cores) and its summary table; its quick part runs in `make test`.
 reliability: setup
 	$(BIN)/python -m pytest tests/reliability -m 'slow or not slow'
+
+# The full benchmark (30-60 min on 2 cores; run it on a quiet machine); `scripts/bench.py --quick` is the smoke run.
+bench: setup
+	$(BIN)/python scripts/bench.py
 
 lint: setup
 	$(BIN)/ruff check embeddings service scripts tests

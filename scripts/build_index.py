@@ -65,7 +65,7 @@ def main() -> int:
     documents = read_corpus(args.corpus, report)  # fails now on a missing path
     if args.ray_address and args.engine != "ray":
         parser.error("--ray-address needs --engine ray")
-    encoder = make_encoder(args.engine, args.model, args.ray_address)
+    encoder = make_encoder(args.engine, args.model, args.ray_address, settings.backend)
     started = time.perf_counter()
     try:
         with tqdm(unit="passage", desc="encoding", file=sys.stderr) as bar:

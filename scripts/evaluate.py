@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from embeddings.cli import run
 from embeddings.config import Settings
-from embeddings.encoder import Encoder
+from embeddings.encoder import load_encoder
 from embeddings.evaluation import SETS, Progress, check_data, evaluate, format_table, mode_means, report
 from embeddings.search import MODES
 
@@ -46,7 +46,7 @@ def main() -> int:
 
     check_data(args.data, args.only or list(SETS))  # before the model loads: fail fast
     started = time.perf_counter()
-    encoder = Encoder(args.model)
+    encoder = load_encoder(args.model, settings.backend)
     with tqdm(total=0, unit="text", desc="encoding", file=sys.stderr) as bar:
 
         def add_total(n: int) -> None:

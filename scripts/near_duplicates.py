@@ -19,7 +19,7 @@ from tqdm import tqdm
 from embeddings.alignment import DEFAULT_NEIGHBOURS
 from embeddings.cli import run
 from embeddings.config import Settings
-from embeddings.encoder import Encoder
+from embeddings.encoder import load_encoder
 from embeddings.index import Index
 from embeddings.near_duplicates import DEFAULT_SAME_LANGUAGE_THRESHOLD, DEFAULT_THRESHOLD, find_near_duplicates
 from embeddings.search import check_languages
@@ -64,7 +64,7 @@ def main() -> int:
         raise OSError(f"{args.out.parent}: no such folder for --out")
 
     started = time.perf_counter()
-    encoder = Encoder(args.model)  # only for the model's identity: the vectors are in the index
+    encoder = load_encoder(args.model, settings.backend)  # only for the model's identity: the vectors are in the index
     index = Index(args.index, encoder.identity)
     with tqdm(unit="passage", desc="neighbours", file=sys.stderr) as bar:
         found = find_near_duplicates(

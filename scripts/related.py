@@ -18,7 +18,7 @@ from tqdm import tqdm
 from embeddings.alignment import DEFAULT_NEIGHBOURS, align_documents, align_passages
 from embeddings.cli import run
 from embeddings.config import Settings
-from embeddings.encoder import Encoder
+from embeddings.encoder import load_encoder
 from embeddings.index import Index
 from embeddings.search import check_languages
 
@@ -58,7 +58,7 @@ def main() -> int:
         raise OSError(f"{args.out.parent}: no such folder for --out")
 
     started = time.perf_counter()
-    encoder = Encoder(args.model)  # only for the model's identity: the vectors are in the index
+    encoder = load_encoder(args.model, settings.backend)  # only for the model's identity: the vectors are in the index
     index = Index(args.index, encoder.identity)
     align = align_documents if args.level == "document" else align_passages
     with tqdm(unit=args.level, desc="neighbours", file=sys.stderr) as bar:

@@ -30,12 +30,12 @@ def create_app(searcher: Searcher | None = None, settings: Settings | None = Non
     app.config["MAX_CONTENT_LENGTH"] = DOCUMENT_BODY_LIMIT
     app.config["API_KEY"] = load_api_key()
     if searcher is None:
-        from embeddings.encoder import Encoder, ModelError
+        from embeddings.encoder import ModelError, load_encoder
         from embeddings.index import Index, IndexDirError
 
         settings = settings or Settings.from_env()
         try:
-            encoder = Encoder(settings.model)
+            encoder = load_encoder(settings.model, settings.backend)
             searcher = Searcher(Index(settings.index_dir, encoder.identity), encoder)
         except (IndexDirError, ModelError) as exc:
             raise StartupError(f"error: {exc}") from None

@@ -1,0 +1,864 @@
+"""Speed as ratios measured side by side in one run: build and query overhead against the bare
+model, the int8 ONNX encoder against float32 PyTorch, txtai as a peer, and HNSW at scale.
+
+The machine is shared and noisy, so no absolute time is a result here. Every figure is a ratio
+of two things measured in the same round, rounds alternate the order of what they compare (so a
+burst of load elsewhere does not always land on the same side), and each figure is the median
+over rounds with its spread (min–max over rounds).
+
+Sections (each a function; :func:`run` runs the chosen ones and returns plain data):
+
+- ``build``  index build ÷ bare ``SentenceTransformer.encode`` of the same passages; the peer's
+             (txtai) build of the same passages in the same rounds.
+- ``query``  ``GET /v1/search`` on a gunicorn server, in-process ``Searcher.search`` and txtai's
+             ``search`` ÷ a bare ``model.encode`` of one query, query by query in the same blocks.
+- ``encoder`` passages/s of the int8 ONNX encoder ÷ float32 PyTorch on the same passages.
+- ``quality`` FLORES kk→ru top-1 and KazQAD nDCG@10, float32 against int8, through the
+             evaluation harness (:mod:`embeddings.evaluation`).
+- ``scale``  HNSW over N vectors of dimension 384 drawn to resemble real ones: recall@10 against
+             exact search, latency p50/p99 without encoding, memory, build time.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import gc
+import io
+import math
+import os
+import pstats
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+import orjson
+from tqdm import tqdm
+
+from embeddings.chunking import ChunkerSettings, Passage, chunk_document
+from embeddings.corpus import Document, make_document, read_corpus
+from embeddings.evaluation import read_jsonl
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+DEFAULT_EVAL_DIR = ROOT.parent / "shared" / "eval"
+FLORES_DOCS = "flores200_devtest_docs_kk_ru_en.jsonl"
+FLORES_SENTENCES = "flores200_devtest_kk_ru_en.jsonl"
+HEADLINES = "derived/flores_wikinews_title2article.queries.jsonl"
+SECTIONS = ("build", "query", "encoder", "quality", "scale")
+PASSAGE_BATCH = 16  # the project's passage batch size (Encoder.encode_passages)
+
+# HNSW parameters the project would use for a large corpus (see the report's integration notes).
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 40
+HNSW_EF_SEARCH = (16, 32, 64, 128)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+@dataclass
+class Figure:
+    section: str
+    name: str
+    value: float
+    spread: tuple[float, float] | None  # min–max over rounds
+    unit: str = "×"
+    target: str = ""
+    met: bool | None = None  # None: no target
+    note: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "section": self.section,
+            "name": self.name,
+            "value": _round(self.value),
+            "spread": [_round(v) for v in self.spread] if self.spread else None,
+            "unit": self.unit,
+            "target": self.target,
+            "met": self.met,
+            "note": self.note,
+        }
+
+
+@dataclass
+class BenchOptions:
+    quick: bool = False
+    sections: Sequence[str] = SECTIONS
+    eval_dir: Path = DEFAULT_EVAL_DIR
+    rounds: int = 5
+    scale_n: int = 1_000_000
+    workdir: Path | None = None
+    profile: bool = False
+    onnx_dir: Path | None = None
+    model: str | None = None
+    docs: int | None = None  # FLORES articles to build from (None: all 281; --quick: 3)
+
+
+@dataclass
+class BenchResult:
+    figures: list[Figure] = field(default_factory=list)
+    details: dict = field(default_factory=dict)
+
+    def add(self, figure: Figure) -> None:
+        self.figures.append(figure)
+
+    def as_dict(self) -> dict:
+        return {"figures": [f.as_dict() for f in self.figures], "details": self.details}
+
+
+def _round(value: float) -> float:
+    if value is None or not math.isfinite(value):
+        return value
+    return float(f"{value:.4g}")
+
+
+def summarise(values: Sequence[float]) -> tuple[float, tuple[float, float]]:
+    """Median and (min, max) of per-round values."""
+    arr = np.asarray(values, dtype=np.float64)
+    return float(np.median(arr)), (float(arr.min()), float(arr.max()))
+
+
+def _target(value: float, limit: float, at_most: bool) -> bool:
+    return value <= limit if at_most else value >= limit
+
+
+def format_table(result: BenchResult) -> str:
+    """A plain-text table: one line per figure."""
+    header = f"{'section':<8} {'figure':<46} {'median':>9} {'spread (min–max)':>21} {'target':>9} {'met':>4}"
+    lines = [header, "-" * len(header)]
+    for f in result.figures:
+        spread = f"{_round(f.spread[0])}–{_round(f.spread[1])}" if f.spread else ""
+        met = "" if f.met is None else ("yes" if f.met else "NO")
+        value = f"{_round(f.value)}{'' if f.unit == '×' else ' ' + f.unit}"
+        lines.append(f"{f.section:<8} {f.name:<46} {value:>9} {spread:>21} {f.target:>9} {met:>4}")
+        if f.note:
+            lines.append(f"{'':<8}   {f.note}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+def load_documents(eval_dir: Path, limit: int | None) -> tuple[list[Document], str]:
+    """The FLORES devtest articles, kk and ru versions as separate documents (the seeds when the
+    evaluation folder is absent)."""
+    path = Path(eval_dir) / FLORES_DOCS
+    if path.is_file():
+        rows = read_jsonl(path, limit=limit)
+        docs = [
+            make_document(f"{row['doc_id']}-{lang}", row[lang], lang=lang)
+            for row in rows
+            for lang in ("kk", "ru")
+            if isinstance(row.get(lang), str) and row[lang].strip()
+        ]
+        return docs, f"FLORES-200 devtest articles ({path.name}), kk + ru"
+    return list(read_corpus(SEEDS)), "the seed articles (evaluation data absent)"
+
+
+def load_queries(eval_dir: Path, quick: bool) -> list[str]:
+    """Real queries in the three languages: WikiNews headlines (en) and FLORES sentences (kk, ru)."""
+    eval_dir = Path(eval_dir)
+    per_kind = 3 if quick else 40
+    queries: list[str] = []
+    if (eval_dir / HEADLINES).is_file():
+        queries += [str(q["query"]) for q in read_jsonl(eval_dir / HEADLINES, limit=per_kind)]
+    if (eval_dir / FLORES_SENTENCES).is_file():
+        rows = read_jsonl(eval_dir / FLORES_SENTENCES, limit=2 * per_kind)
+        queries += [row["kk"] for row in rows[::2]] + [row["ru"] for row in rows[1::2]]
+    if not queries:
+        queries = [doc.title for doc in read_corpus(SEEDS)]
+    return queries
+
+
+def chunk_all(documents: Sequence[Document], encoder) -> list[Passage]:
+    settings = ChunkerSettings()
+    budget = encoder.passage_token_budget()
+    return [p for doc in documents for p in chunk_document(doc, encoder.token_count, budget, settings)]
+
+
+def _rotations(n: int, rounds: int) -> list[list[int]]:
+    """Each round's order of n contenders, rotated from round to round."""
+    return [[(i + r) % n for i in range(n)] for r in range(rounds)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Peer: txtai
+
+
+def make_txtai(model_dir: str, prompts: dict[str, str]):
+    """txtai's Embeddings over the same model folder and FAISS, with the same prompts and batch."""
+    from txtai import Embeddings
+
+    return Embeddings(
+        path=model_dir,
+        method="sentence-transformers",
+        content=True,  # txtai stores the text in SQLite, as this project does
+        backend="faiss",
+        instructions={"query": prompts["query"], "data": prompts["passage"]},
+        encodebatch=PASSAGE_BATCH,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# build
+
+
+def bench_build(
+    documents: Sequence[Document],
+    encoder,
+    onnx_encoder,
+    txtai_factory: Callable[[], object] | None,
+    workdir: Path,
+    rounds: int,
+    result: BenchResult,
+    progress: tqdm,
+) -> None:
+    from embeddings.index import build
+
+    passages = chunk_all(documents, encoder)
+    texts = [p.text for p in passages]
+    model = encoder.model
+
+    def bare() -> None:
+        model.encode(
+            texts,
+            prompt=encoder.passage_prompt,
+            batch_size=PASSAGE_BATCH,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+    def ours(enc) -> Callable[[], None]:
+        def run() -> None:
+            target = workdir / f"build-{id(enc)}"
+            build(documents, target, enc)
+            shutil.rmtree(target, ignore_errors=True)
+
+        return run
+
+    # One txtai instance, its model loaded once (as ours is); each round times index() alone.
+    peer_embeddings = txtai_factory() if txtai_factory is not None else None
+
+    def peer() -> None:
+        peer_embeddings.index([(p.id, p.text, None) for p in passages])
+
+    contenders: dict[str, Callable[[], None]] = {"bare": bare, "ours_torch": ours(encoder)}
+    if onnx_encoder is not None:
+        contenders["ours_onnx"] = ours(onnx_encoder)
+    if txtai_factory is not None:
+        contenders["txtai"] = peer
+    names = list(contenders)
+    # Warm-up on a few documents: first-call costs (allocations, caches) are not the figure.
+    warm_docs = list(documents[:4])
+    warm_passages = chunk_all(warm_docs, encoder)
+    build(warm_docs, workdir / "warm", encoder)
+    if onnx_encoder is not None:
+        build(warm_docs, workdir / "warm-onnx", onnx_encoder)
+    model.encode([p.text for p in warm_passages], prompt=encoder.passage_prompt, batch_size=PASSAGE_BATCH)
+    if peer_embeddings is not None:
+        peer_embeddings.index([(p.id, p.text, None) for p in warm_passages])
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for order in _rotations(len(names), rounds):
+        for i in order:
+            gc.collect()
+            started = time.perf_counter()
+            contenders[names[i]]()
+            times[names[i]].append(time.perf_counter() - started)
+            progress.update(1)
+
+    if peer_embeddings is not None:
+        peer_embeddings.close()
+    ratio = [o / b for o, b in zip(times["ours_torch"], times["bare"], strict=True)]
+    value, spread = summarise(ratio)
+    result.add(
+        Figure(
+            "build",
+            "build ÷ bare encode (torch float32)",
+            value,
+            spread,
+            target="≤ 1.10",
+            met=_target(value, 1.10, True),
+            note=f"{len(passages)} passages; bare median {np.median(times['bare']):.1f} s",
+        )
+    )
+    if "ours_onnx" in times:
+        value, spread = summarise([o / b for o, b in zip(times["ours_onnx"], times["bare"], strict=True)])
+        result.add(Figure("build", "build (onnx-int8) ÷ bare encode (torch float32)", value, spread))
+    if "txtai" in times:
+        for name, label in (("ours_torch", "torch"), ("ours_onnx", "onnx-int8")):
+            if name not in times:
+                continue
+            value, spread = summarise([o / t for o, t in zip(times[name], times["txtai"], strict=True)])
+            result.add(
+                Figure(
+                    "peer",
+                    f"build ({label}) ÷ txtai build",
+                    value,
+                    spread,
+                    target="≤ 0.8",
+                    met=_target(value, 0.8, True),
+                )
+            )
+    result.details["build"] = {
+        "passages": len(passages),
+        "seconds": {name: [round(t, 3) for t in ts] for name, ts in times.items()},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# query
+
+
+class _Server:
+    """``make serve``'s gunicorn command on a free loopback port (the benchmark's own copy of
+    tests/server.py: the library never imports the tests)."""
+
+    def __init__(self, index_dir: Path, log_path: Path, env: dict[str, str]) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        full_env = os.environ | {"INDEX_DIR": str(index_dir), "HOST": "127.0.0.1", "PORT": str(self.port)} | env
+        self._log = open(log_path, "wb")
+        self.log_path = log_path
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        self.proc = subprocess.Popen(
+            [str(gunicorn), "-c", "service/gunicorn_conf.py", "service:create_app()"],
+            cwd=ROOT,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, session, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
+            try:
+                if session.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except Exception:  # connection refused while it starts
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"server not ready after {timeout} s: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+
+
+def bench_query(
+    documents: Sequence[Document],
+    queries: Sequence[str],
+    encoder,
+    onnx_encoder,
+    txtai_factory: Callable[[], object] | None,
+    workdir: Path,
+    rounds: int,
+    result: BenchResult,
+    progress: tqdm,
+    server_env: dict[str, str] | None = None,
+) -> None:
+    import requests
+
+    from embeddings.index import Index, build
+    from embeddings.search import Searcher
+
+    index_dir = workdir / "query-index"
+    build(documents, index_dir, encoder)
+    searcher = Searcher(Index(index_dir, encoder.identity), encoder)
+    onnx_searcher = None
+    if onnx_encoder is not None:
+        build(documents, workdir / "query-index-onnx", onnx_encoder)
+        onnx_searcher = Searcher(Index(workdir / "query-index-onnx", onnx_encoder.identity), onnx_encoder)
+    peer = None
+    if txtai_factory is not None:
+        peer = txtai_factory()
+        peer.index([(p.id, p.text, None) for p in chunk_all(documents, encoder)])
+
+    # One worker: a sequential client on one keep-alive connection is served by one worker anyway,
+    # and a second would only load another model copy that competes for the 2 cores.
+    env = {"RETRIEVAL_API_KEY": "", "WORKERS": "1"} | (server_env or {})
+    server = _Server(index_dir, workdir / "server.log", env)
+    session = requests.Session()
+    try:
+        server.wait_ready(session)
+        model = encoder.model
+
+        def bare(q: str) -> None:
+            model.encode(q, prompt=encoder.query_prompt, normalize_embeddings=True, show_progress_bar=False)
+
+        def http(q: str) -> None:
+            response = session.get(f"{server.url}/v1/search?q={quote(q)}&k=10", timeout=30)
+            if response.status_code != 200:
+                raise RuntimeError(f"GET /v1/search answered {response.status_code}: {response.text[:300]}")
+
+        contenders: dict[str, Callable[[str], None]] = {
+            "bare": bare,
+            "http": http,
+            "inproc_torch": lambda q: searcher.search(q, 10),
+        }
+        if onnx_searcher is not None:
+            contenders["inproc_onnx"] = lambda q: onnx_searcher.search(q, 10)
+        if peer is not None:
+            contenders["txtai"] = lambda q: peer.search(q, 10)
+        names = list(contenders)
+        for fn in contenders.values():
+            for q in queries[:3]:  # warm-up: both gunicorn workers, caches, first-shape costs
+                fn(q)
+                fn(q)
+        latencies: dict[str, list[list[float]]] = {name: [] for name in names}
+        # Blocks of all queries, one contender at a time, rotated: a block keeps each contender's
+        # threads from being disturbed by another's spinning right before it.
+        for order in _rotations(len(names), rounds):
+            for i in order:
+                fn = contenders[names[i]]
+                block = []
+                for q in queries:
+                    started = time.perf_counter()
+                    fn(q)
+                    block.append(time.perf_counter() - started)
+                latencies[names[i]].append(block)
+                progress.update(1)
+    finally:
+        server.stop()
+        session.close()
+        searcher.index.close()
+        if onnx_searcher is not None:
+            onnx_searcher.index.close()
+        if peer is not None:
+            peer.close()
+
+    def per_round(name: str, stat: Callable[[np.ndarray], float], base: str = "bare") -> list[float]:
+        return [
+            stat(np.asarray(a)) / float(np.median(b)) for a, b in zip(latencies[name], latencies[base], strict=True)
+        ]
+
+    p50 = float(np.median(np.concatenate([np.asarray(b) for b in latencies["bare"]]))) * 1000
+    value, spread = summarise(per_round("http", np.median))
+    result.add(
+        Figure(
+            "query",
+            "GET /v1/search median ÷ bare encode median",
+            value,
+            spread,
+            target="≤ 1.3",
+            met=_target(value, 1.3, True),
+            note=f"{len(queries)} queries × {rounds} rounds; bare encode median {p50:.1f} ms",
+        )
+    )
+    value, spread = summarise(per_round("http", lambda a: float(np.percentile(a, 99))))
+    result.add(Figure("query", "GET /v1/search p99 ÷ bare encode median", value, spread, target="≤ 3", met=value <= 3))
+    value, spread = summarise(per_round("inproc_torch", np.median))
+    result.add(Figure("query", "Searcher.search (torch) median ÷ bare encode", value, spread))
+    if "inproc_onnx" in latencies:
+        value, spread = summarise(per_round("inproc_onnx", np.median))
+        result.add(Figure("query", "Searcher.search (onnx-int8) median ÷ bare encode", value, spread))
+    if "txtai" in latencies:
+        for name, label in (("inproc_torch", "torch"), ("inproc_onnx", "onnx-int8")):
+            if name in latencies:
+                value, spread = summarise(per_round(name, np.median, base="txtai"))
+                result.add(
+                    Figure(
+                        "peer",
+                        f"query ({label}, in-process) ÷ txtai search",
+                        value,
+                        spread,
+                        target="≤ 0.8",
+                        met=_target(value, 0.8, True),
+                    )
+                )
+    result.details["query"] = {
+        "queries": len(queries),
+        "median_ms": {n: round(float(np.median(np.concatenate(v))) * 1000, 2) for n, v in latencies.items()},
+        "p99_ms": {n: round(float(np.percentile(np.concatenate(v), 99)) * 1000, 2) for n, v in latencies.items()},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# encoder
+
+
+def bench_encoder(
+    passages: Sequence[Passage], encoder, onnx_encoder, rounds: int, result: BenchResult, progress: tqdm
+) -> None:
+    texts = [p.text for p in passages]
+    spans = [p.sentences for p in passages]
+    model = encoder.model
+
+    contenders: dict[str, Callable[[], None]] = {
+        "torch_bare": lambda: model.encode(
+            texts, prompt=encoder.passage_prompt, batch_size=PASSAGE_BATCH, normalize_embeddings=True
+        ),
+        "torch_passages": lambda: encoder.encode_passages(texts, spans),
+        "onnx_passages": lambda: onnx_encoder.encode_passages(texts, spans),
+    }
+    names = list(contenders)
+    warm = list(range(min(8, len(texts))))  # warm-up on a few passages
+    model.encode([texts[i] for i in warm], prompt=encoder.passage_prompt, batch_size=PASSAGE_BATCH)
+    encoder.encode_passages([texts[i] for i in warm], [spans[i] for i in warm])
+    onnx_encoder.encode_passages([texts[i] for i in warm], [spans[i] for i in warm])
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for order in _rotations(len(names), rounds):
+        for i in order:
+            started = time.perf_counter()
+            contenders[names[i]]()
+            times[names[i]].append(time.perf_counter() - started)
+            progress.update(1)
+    value, spread = summarise([b / o for o, b in zip(times["onnx_passages"], times["torch_bare"], strict=True)])
+    rate = len(texts) / float(np.median(times["onnx_passages"]))
+    result.add(
+        Figure(
+            "encoder",
+            "passages/s onnx-int8 ÷ torch float32 (bare)",
+            value,
+            spread,
+            target="≥ 2.5",
+            met=_target(value, 2.5, False),
+            note=f"{len(texts)} passages; onnx {rate:.1f} passages/s here, with sentence vectors",
+        )
+    )
+    value, spread = summarise([t / o for o, t in zip(times["onnx_passages"], times["torch_passages"], strict=True)])
+    result.add(Figure("encoder", "encode_passages onnx-int8 ÷ torch float32", value, spread))
+    result.details["encoder"] = {
+        "passages": len(texts),
+        "seconds": {n: [round(t, 3) for t in ts] for n, ts in times.items()},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# quality
+
+
+def bench_quality(eval_dir: Path, encoder, onnx_encoder, result: BenchResult, quick: bool) -> None:
+    """FLORES kk→ru top-1 and KazQAD nDCG@10 through the evaluation harness, float32 vs int8."""
+    from embeddings.evaluation import Progress, evaluate
+
+    limit = 10 if quick else None
+    scores: dict[str, dict[str, float]] = {}
+    for label, enc in (("torch", encoder), ("onnx", onnx_encoder)):
+        bar = tqdm(total=0, desc=f"quality {label}", unit="text", leave=False)
+        progress = Progress(add_total=lambda n, b=bar: _grow(b, n), update=bar.update)
+        # The encoder's own quality: dense ranking, where the model is all there is.
+        sets = evaluate(eval_dir, enc, only=["flores", "kazqad"], limit=limit, progress=progress, modes=["dense"])
+        bar.close()
+        scores[label] = {f"{s.name} {m}": v["dense"] for s in sets for m, v in s.metrics.items()}
+    flores = "flores kk→ru top1"
+    kazqad = "kazqad nDCG@10"
+    for key, bound in ((flores, 0.005), (kazqad, 0.01)):
+        delta = scores["onnx"][key] - scores["torch"][key]
+        result.add(
+            Figure(
+                "quality",
+                f"{key}: int8 − float32",
+                delta,
+                None,
+                unit="abs",
+                target=f"≥ −{bound}",
+                met=delta >= -bound,
+                note=f"float32 {scores['torch'][key]:.4f}, int8 {scores['onnx'][key]:.4f}"
+                + (f" (first {limit} rows only)" if limit else ""),
+            )
+        )
+    result.details["quality"] = scores
+
+
+def _grow(bar: tqdm, n: int) -> None:
+    bar.total = (bar.total or 0) + n
+    bar.refresh()
+
+
+# ---------------------------------------------------------------------------------------------
+# scale
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class VectorFaker:
+    """Vectors drawn to resemble real embeddings: a real vector plus Gaussian noise shaped like the
+    real vectors' own covariance, normalised. Chunk c is always the same (seeded by c), so exact
+    search can regenerate chunks instead of holding a second copy of a million vectors."""
+
+    def __init__(self, real: np.ndarray, noise: float = 0.7, seed: int = 1234, chunk: int = 50_000) -> None:
+        self.real = np.ascontiguousarray(real, dtype=np.float32)
+        cov = np.cov(self.real, rowvar=False).astype(np.float64)
+        cov += np.eye(cov.shape[0]) * 1e-6 * np.trace(cov) / cov.shape[0]
+        self.shape = np.linalg.cholesky(cov).astype(np.float32).T * noise
+        self.seed = seed
+        self.chunk = chunk
+
+    def block(self, c: int, n: int) -> np.ndarray:
+        rng = np.random.default_rng(self.seed + c)
+        base = self.real[rng.integers(0, len(self.real), size=n)]
+        noise = rng.standard_normal((n, self.real.shape[1]), dtype=np.float32) @ self.shape
+        vectors = base + noise
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors
+
+    def chunks(self, total: int):
+        for c, lo in enumerate(range(0, total, self.chunk)):
+            yield lo, self.block(c, min(self.chunk, total - lo))
+
+
+def exact_top_k(faker: VectorFaker, total: int, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact inner-product top-k over the generated vectors, merged chunk by chunk."""
+    best_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    best_i = np.full((len(queries), k), -1, dtype=np.int64)
+    for lo, block in faker.chunks(total):
+        scores = queries @ block.T
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if scores.shape[1] > k else np.argsort(-scores, axis=1)
+        s = np.take_along_axis(scores, top, axis=1)
+        all_s = np.concatenate([best_s, s], axis=1)
+        all_i = np.concatenate([best_i, top + lo], axis=1)
+        keep = np.argsort(-all_s, axis=1)[:, :k]
+        best_s, best_i = np.take_along_axis(all_s, keep, axis=1), np.take_along_axis(all_i, keep, axis=1)
+    return best_s, best_i
+
+
+def bench_scale(
+    real: np.ndarray,
+    queries: np.ndarray,
+    total: int,
+    result: BenchResult,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """HNSW (``IndexIDMap2(IndexHNSWFlat)``, inner product) exactly as the project would build it."""
+    import faiss
+
+    k = 10
+    faker = VectorFaker(real)
+    threads = os.cpu_count() or 1
+    started = time.perf_counter()
+    truth_s, truth = exact_top_k(faker, total, queries, k)
+    exact_seconds = time.perf_counter() - started
+
+    gc.collect()
+    rss_before = _rss_bytes()
+    faiss.omp_set_num_threads(threads)  # building is batch work: every core
+    started = time.perf_counter()
+    hnsw = faiss.IndexHNSWFlat(real.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    index = faiss.IndexIDMap2(hnsw)
+    for lo, block in faker.chunks(total):
+        index.add_with_ids(block, np.arange(lo, lo + len(block), dtype=np.int64))
+        if progress:
+            progress(len(block))
+    build_seconds = time.perf_counter() - started
+    rss_growth = _rss_bytes() - rss_before
+    # What the index holds: vectors, graph links, levels and offsets, ids and IDMap2's reverse map
+    # (~32 bytes an entry). RSS growth alone under-counts when freed memory is reused.
+    structural = total * real.shape[1] * 4 + hnsw.hnsw.neighbors.size() * 4 + total * (4 + 8) + total * (8 + 32)
+    memory = max(rss_growth, structural)
+    faiss.omp_set_num_threads(1)  # serving: one query at a time, one thread (see encoder.configure_threads)
+
+    # Resemblance: how close a real query's nearest neighbours are, synthetic vs the real vectors.
+    real_top = np.sort(queries @ real.T, axis=1)[:, ::-1][:, :k]
+    per_ef = {}
+    for ef in HNSW_EF_SEARCH:
+        params = faiss.SearchParametersHNSW(efSearch=ef)
+        found = np.empty((len(queries), k), dtype=np.int64)
+        lat = np.empty(len(queries))
+        for i in range(len(queries)):
+            t0 = time.perf_counter()
+            _, ids = index.search(queries[i : i + 1], k, params=params)
+            lat[i] = time.perf_counter() - t0
+            found[i] = ids[0]
+        recall = float(np.mean([len(set(found[i]) & set(truth[i])) / k for i in range(len(queries))]))
+        per_ef[str(ef)] = {
+            "recall@10": round(recall, 4),
+            "p50_ms": round(float(np.percentile(lat, 50)) * 1000, 3),
+            "p99_ms": round(float(np.percentile(lat, 99)) * 1000, 3),
+        }
+    chosen = next((ef for ef in HNSW_EF_SEARCH if per_ef[str(ef)]["recall@10"] >= 0.95), HNSW_EF_SEARCH[-1])
+    c = per_ef[str(chosen)]
+    label = f"HNSW M={HNSW_M} efC={HNSW_EF_CONSTRUCTION} efSearch={chosen}, n={total:,}"
+    result.add(
+        Figure(
+            "scale",
+            "recall@10 vs exact",
+            c["recall@10"],
+            None,
+            unit="",
+            target="≥ 0.95",
+            met=c["recall@10"] >= 0.95,
+            note=label + ", vectors: real + shaped noise (see details)",
+        )
+    )
+    result.add(
+        Figure("scale", "search p50 (no encoding)", c["p50_ms"], None, unit="ms", target="≤ 5", met=c["p50_ms"] <= 5)
+    )
+    result.add(Figure("scale", "search p99 (no encoding)", c["p99_ms"], None, unit="ms"))
+    result.add(
+        Figure(
+            "scale",
+            "memory (index)",
+            memory / 2**30,
+            None,
+            unit="GiB",
+            target="≤ 2",
+            met=memory / 2**30 <= 2,
+        )
+    )
+    result.add(Figure("scale", "build time", build_seconds, None, unit="s", note=f"{threads} threads"))
+    result.details["scale"] = {
+        "vectors": total,
+        "dimension": int(real.shape[1]),
+        "kind": "IndexIDMap2(IndexHNSWFlat), METRIC_INNER_PRODUCT",
+        "M": HNSW_M,
+        "efConstruction": HNSW_EF_CONSTRUCTION,
+        "per_efSearch": per_ef,
+        "chosen_efSearch": chosen,
+        "queries": len(queries),
+        "build_seconds": round(build_seconds, 1),
+        "exact_search_seconds_all_queries": round(exact_seconds, 2),
+        "memory_rss_growth_bytes": rss_growth,
+        "memory_structural_bytes": structural,
+        "vectors_from": f"{len(real)} real passage and sentence vectors; each generated vector is one of them plus "
+        "Gaussian noise with their covariance (scale 0.7), normalised",
+        "resemblance": {
+            "real_pool_mean_top1_cos": round(float(real_top[:, 0].mean()), 4),
+            "real_pool_mean_top10_cos": round(float(real_top[:, -1].mean()), 4),
+            "synthetic_mean_top1_cos": round(float(truth_s[:, 0].mean()), 4),
+            "synthetic_mean_top10_cos": round(float(truth_s[:, -1].mean()), 4),
+        },
+    }
+    del index
+
+
+# ---------------------------------------------------------------------------------------------
+# profile
+
+
+def profile(fn: Callable[[], object], top: int = 15) -> str:
+    """The functions ``fn`` spends its own time in, most first (cProfile, by tottime)."""
+    prof = cProfile.Profile()
+    prof.enable()
+    fn()
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).strip_dirs().sort_stats("tottime").print_stats(top)
+    text = out.getvalue()
+    return text[text.find("ncalls") :] if "ncalls" in text else text
+
+
+# ---------------------------------------------------------------------------------------------
+# the run
+
+
+def run(options: BenchOptions, log: Callable[[str], None] = print) -> BenchResult:
+    """Run the chosen sections and return every figure."""
+    from embeddings.encoder import DEFAULT_MODEL_DIR, Encoder
+    from embeddings.onnx_encoder import DEFAULT_ONNX_DIR, OnnxEncoder, is_prepared
+
+    result = BenchResult()
+    rounds = 2 if options.quick else options.rounds
+    load_before = os.getloadavg()
+    result.details["machine"] = {"cpus": os.cpu_count(), "loadavg_at_start": [round(x, 2) for x in load_before]}
+    encoder = Encoder(options.model)
+    onnx_dir = Path(options.onnx_dir or DEFAULT_ONNX_DIR)
+    onnx_encoder = OnnxEncoder(onnx_dir) if is_prepared(onnx_dir) else None
+    if onnx_encoder is None:
+        log(f"note: no int8 ONNX model at {onnx_dir} (scripts/prepare_onnx.py makes it); its rows are left out")
+    try:
+        import txtai  # noqa: F401
+
+        model_dir = str(options.model or DEFAULT_MODEL_DIR)
+        txtai_factory = lambda: make_txtai(model_dir, encoder.identity.prompts)  # noqa: E731
+    except ImportError:
+        txtai_factory = None
+        log("note: txtai is not installed (pip install -e '.[bench]'); the peer rows are left out")
+
+    # torch and FAISS share one OpenMP runtime here, so each encoder's faiss.omp_set_num_threads(1)
+    # also lowers torch's threads; the torch rows must all run with the same (all-core) setting.
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    documents, corpus_label = load_documents(options.eval_dir, 3 if options.quick else options.docs)
+    queries = load_queries(options.eval_dir, options.quick)
+    result.details["corpus"] = {"source": corpus_label, "documents": len(documents)}
+    workdir = Path(options.workdir) if options.workdir else Path(tempfile.mkdtemp(prefix="kazru-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        if "build" in options.sections:
+            n = rounds * (2 + (onnx_encoder is not None) + (txtai_factory is not None))
+            with tqdm(total=n, desc="build", unit="build") as bar:
+                bench_build(documents, encoder, onnx_encoder, txtai_factory, workdir, rounds, result, bar)
+            if options.profile:
+                from embeddings.index import build
+
+                result.details["profile_build"] = profile(lambda: build(documents, workdir / "profile", encoder))
+        if "query" in options.sections:
+            n = rounds * (3 + (onnx_encoder is not None) + (txtai_factory is not None))
+            with tqdm(total=n, desc="query", unit="block") as bar:
+                bench_query(documents, queries, encoder, onnx_encoder, txtai_factory, workdir, rounds, result, bar)
+            if options.profile:
+                from embeddings.index import Index
+                from embeddings.search import Searcher
+
+                searcher = Searcher(Index(workdir / "query-index", encoder.identity), encoder)
+                result.details["profile_query"] = profile(lambda: [searcher.search(q, 10) for q in queries])
+                searcher.index.close()
+        if "encoder" in options.sections and onnx_encoder is not None:
+            passages = chunk_all(documents, encoder)
+            with tqdm(total=rounds * 3, desc="encoder", unit="pass") as bar:
+                bench_encoder(passages, encoder, onnx_encoder, rounds, result, bar)
+        if "quality" in options.sections and onnx_encoder is not None:
+            if (Path(options.eval_dir) / FLORES_SENTENCES).is_file():
+                bench_quality(Path(options.eval_dir), encoder, onnx_encoder, result, options.quick)
+            else:
+                log(f"note: no evaluation data at {options.eval_dir}; the quality rows are left out")
+        if "scale" in options.sections:
+            real, query_vectors = _real_vectors(documents, queries, options.eval_dir, encoder, onnx_encoder, options)
+            total = 20_000 if options.quick else options.scale_n
+            with tqdm(total=total, desc="scale", unit="vec", unit_scale=True) as bar:
+                bench_scale(real, query_vectors, total, result, progress=bar.update)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    result.details["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return result
+
+
+def _real_vectors(documents, queries, eval_dir: Path, encoder, onnx_encoder, options: BenchOptions):
+    """Real float32 vectors to draw the scale test's vectors from (passages and their sentence
+    vectors), and real query vectors (the benchmark's queries plus FLORES English sentences)."""
+    passages = chunk_all(documents, encoder)
+    vectors, sentence_vectors = encoder.encode_passages([p.text for p in passages], [p.sentences for p in passages])
+    real = np.vstack([vectors, *sentence_vectors]).astype(np.float32)
+    texts = list(queries)
+    path = Path(eval_dir) / FLORES_SENTENCES
+    if path.is_file():
+        rows = read_jsonl(path, limit=None if not options.quick else 40)
+        texts += [row["en"] for row in rows[-200:]]
+    return real, encoder.encode_queries(texts)
+
+
+def write_json(result: BenchResult, path: Path, command: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"command": command} | result.as_dict()
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))

@@ -1,0 +1,70 @@
+"""scripts/bench.py --quick: a smoke test that every section runs and prints every row."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ROWS = [
+    "build ÷ bare encode (torch float32)",
+    "GET /v1/search median ÷ bare encode median",
+    "GET /v1/search p99 ÷ bare encode median",
+    "Searcher.search (torch) median ÷ bare encode",
+    "recall@10 vs exact",
+    "search p50 (no encoding)",
+    "search p99 (no encoding)",
+    "memory (index)",
+    "build time",
+]
+ONNX_ROWS = ["passages/s onnx-int8 ÷ torch float32 (bare)", "build (onnx-int8) ÷ bare encode (torch float32)"]
+PEER_ROWS = ["build (torch) ÷ txtai build", "query (torch, in-process) ÷ txtai search"]
+
+
+def test_bench_quick_prints_every_row(tmp_path):
+    from embeddings.onnx_encoder import DEFAULT_ONNX_DIR, is_prepared
+
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "scripts/bench.py", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    expected = list(ROWS)
+    if is_prepared(DEFAULT_ONNX_DIR):
+        expected += ONNX_ROWS
+    try:
+        import txtai  # noqa: F401
+
+        expected += PEER_ROWS
+    except ImportError:
+        pass
+    for row in expected:
+        assert row in proc.stdout, f"row {row!r} missing from:\n{proc.stdout}"
+    report = json.loads(out.read_text())
+    assert report["command"].startswith("scripts/bench.py --quick")
+    for figure in report["figures"]:
+        assert figure["value"] is not None
+        assert figure["met"] in (True, False, None)
+
+
+def test_bench_refuses_an_unknown_section():
+    proc = subprocess.run(
+        [sys.executable, "scripts/bench.py", "--sections", "nope"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "unknown section" in proc.stderr
+
+
+@pytest.mark.parametrize("values", [[1.0, 3.0, 2.0]])
+def test_summarise_gives_median_and_spread(values):
+    from embeddings.benchmark import summarise
+
+    assert summarise(values) == (2.0, (1.0, 3.0))
