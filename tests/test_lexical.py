@@ -79,3 +79,10 @@ def test_modes_on_the_library(searcher):
     # Lexical filters work like dense ones.
     ru = searcher.search("Кочанова", k=5, langs=["ru"], mode="lexical").results
     assert ru and {r.lang for r in ru} == {"ru"}
+
+
+def test_hybrid_leaves_cross_lingual_ranking_to_the_dense_side(searcher):
+    question = "Lukashenko trade with Kazakhstan"  # English: no passage shares its language
+    dense = [r.passage_id for r in searcher.search(question, k=10, mode="dense").results]
+    hybrid = [r.passage_id for r in searcher.search(question, k=10, mode="hybrid").results]
+    assert hybrid == dense
