@@ -348,14 +348,25 @@ class Index:
     def counts(self) -> tuple[int, int]:
         return self.store.counts()
 
+    def _begin_write(self) -> sqlite3.Connection:
+        """A write transaction on the current generation's store. A write that raced a rebuild's
+        swap of CURRENT would otherwise land in a generation that nobody reads any more."""
+        for _ in range(3):
+            conn = self.store.conn()
+            conn.execute("BEGIN IMMEDIATE")
+            if os.readlink(self.index_dir / CURRENT) == self.gen_dir.name:
+                return conn
+            conn.execute("ROLLBACK")
+            self.refresh()
+        raise IndexDirError(f"{self.index_dir}: rebuilt again and again during one write; try again")
+
     def write_document(self, doc: Document, encoder: Encoder) -> tuple[list[Passage], bool]:
         """Add ``doc``, replacing a document with the same id; returns its passages and whether it
         replaced one. The same chunking and encoding as a build; durable when this returns."""
         chunker = ChunkerSettings(self.manifest["chunker"]["max_tokens"], self.manifest["chunker"]["min_chars"])
         passages = chunk_document(doc, encoder.token_count, encoder.passage_token_budget(), chunker)
         vectors, sentence_vectors = encoder.encode_passages([p.text for p in passages], [p.sentences for p in passages])
-        conn = self.store.conn()
-        conn.execute("BEGIN IMMEDIATE")
+        conn = self._begin_write()
         try:
             replaced = bool(store_mod.delete_document(conn, doc.id))
             first = store_mod.next_key(conn)
@@ -371,8 +382,7 @@ class Index:
 
     def delete_document(self, doc_id: str) -> bool:
         """Delete a document and its passages; False when there was none. Durable when this returns."""
-        conn = self.store.conn()
-        conn.execute("BEGIN IMMEDIATE")
+        conn = self._begin_write()
         try:
             exists = conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is not None
             store_mod.delete_document(conn, doc_id)
