@@ -416,7 +416,8 @@ def bench_query(
         contenders: dict[str, Callable[[str], None]] = {
             "bare": bare,
             "http": http,
-            "inproc_torch": lambda q: searcher.search(q, 10),
+            "inproc_torch": lambda q: searcher.search(q, 10, mode="dense"),
+            "inproc_hybrid": lambda q: searcher.search(q, 10, mode="hybrid"),
         }
         if onnx_searcher is not None:
             contenders["inproc_onnx"] = lambda q: onnx_searcher.search(q, 10)
@@ -471,6 +472,17 @@ def bench_query(
     result.add(Figure("query", "GET /v1/search p99 ÷ bare encode median", value, spread, target="≤ 3", met=value <= 3))
     value, spread = summarise(per_round("inproc_torch", np.median))
     result.add(Figure("query", "Searcher.search (torch) median ÷ bare encode", value, spread))
+    value, spread = summarise(per_round("inproc_hybrid", np.median, base="inproc_torch"))
+    result.add(
+        Figure(
+            "query",
+            "Searcher.search hybrid ÷ dense (median)",
+            value,
+            spread,
+            target="≤ 1.2",
+            met=_target(value, 1.2, True),
+        )
+    )
     if "inproc_onnx" in latencies:
         value, spread = summarise(per_round("inproc_onnx", np.median))
         result.add(Figure("query", "Searcher.search (onnx-int8) median ÷ bare encode", value, spread))
