@@ -6,9 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
-
-from embeddings.corpus import CorpusReport
+from embeddings.corpus import CorpusReport, jsonl_objects
 from embeddings.search import DEFAULT_MODE, QueryError, Searcher, SearchQuery, check_languages, check_query
 
 
@@ -22,31 +20,22 @@ class QueryLine:
 def read_queries(path: Path, report: CorpusReport) -> list[QueryLine]:
     """Input lines ``{"id", "query"}`` with an optional ``"lang"`` list; bad lines are reported and skipped."""
     queries = []
-    with Path(path).open("rb") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                report.problems.append(f"{where}: not valid JSON ({exc}); skipped")
-                continue
-            if not isinstance(row, dict) or "id" not in row:
-                report.problems.append(f'{where}: expected an object with "id" and "query"; skipped')
-                continue
-            langs = row.get("lang")
-            if isinstance(langs, str):
-                langs = [langs]
-            try:
-                check_query(row.get("query"), 1)
-                if langs is not None and not (isinstance(langs, list) and all(isinstance(x, str) for x in langs)):
-                    raise QueryError('"lang" must be a list of language codes')
-                langs = check_languages(langs)
-            except QueryError as exc:
-                report.problems.append(f"{where}: {exc}; skipped")
-                continue
-            queries.append(QueryLine(row["id"], row["query"], langs))
+    for where, row in jsonl_objects(path, report):
+        if "id" not in row:
+            report.problems.append(f'{where}: expected an object with "id" and "query"; skipped')
+            continue
+        langs = row.get("lang")
+        if isinstance(langs, str):
+            langs = [langs]
+        try:
+            check_query(row.get("query"), 1)
+            if langs is not None and not (isinstance(langs, list) and all(isinstance(x, str) for x in langs)):
+                raise QueryError('"lang" must be a list of language codes')
+            langs = check_languages(langs)
+        except QueryError as exc:
+            report.problems.append(f"{where}: {exc}; skipped")
+            continue
+        queries.append(QueryLine(row["id"], row["query"], langs))
     return queries
 
 

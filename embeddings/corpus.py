@@ -111,8 +111,9 @@ def _read_txt_files(files: list[Path], report: CorpusReport) -> Iterator[Documen
         report.documents += 1
 
 
-def _read_jsonl(path: Path, report: CorpusReport) -> Iterator[Document]:
-    with path.open("rb") as fh:
+def jsonl_objects(path: Path, report: CorpusReport) -> Iterator[tuple[str, dict]]:
+    """("file:line", object) for each JSON object line; other lines are reported and skipped."""
+    with Path(path).open("rb") as fh:
         for line_no, line in enumerate(fh, 1):
             if not line.strip():
                 continue
@@ -125,23 +126,28 @@ def _read_jsonl(path: Path, report: CorpusReport) -> Iterator[Document]:
             if not isinstance(row, dict):
                 report.problems.append(f"{where}: expected a JSON object; skipped")
                 continue
-            text, doc_id = row.get("text"), row.get("id")
-            if not isinstance(text, str):
-                report.problems.append(f'{where}: missing "text" (a string); skipped')
-                continue
-            if isinstance(doc_id, int) and not isinstance(doc_id, bool):
-                doc_id = str(doc_id)
-            optional = {k: row.get(k) for k in ("title", "date", "lang")}
-            bad = [k for k, v in optional.items() if v is not None and not isinstance(v, str)]
-            if bad:
-                report.problems.append(f"{where}: {', '.join(bad)} must be strings; skipped")
-                continue
-            try:
-                yield make_document(doc_id, text, source=where, **optional)
-            except ValueError as exc:
-                report.problems.append(f"{where}: {exc}; skipped")
-                continue
-            report.documents += 1
+            yield where, row
+
+
+def _read_jsonl(path: Path, report: CorpusReport) -> Iterator[Document]:
+    for where, row in jsonl_objects(path, report):
+        text, doc_id = row.get("text"), row.get("id")
+        if not isinstance(text, str):
+            report.problems.append(f'{where}: missing "text" (a string); skipped')
+            continue
+        if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+            doc_id = str(doc_id)
+        optional = {k: row.get(k) for k in ("title", "date", "lang")}
+        bad = [k for k, v in optional.items() if v is not None and not isinstance(v, str)]
+        if bad:
+            report.problems.append(f"{where}: {', '.join(bad)} must be strings; skipped")
+            continue
+        try:
+            yield make_document(doc_id, text, source=where, **optional)
+        except ValueError as exc:
+            report.problems.append(f"{where}: {exc}; skipped")
+            continue
+        report.documents += 1
 
 
 def read_corpus(path: Path | str, report: CorpusReport | None = None) -> Iterator[Document]:
