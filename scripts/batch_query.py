@@ -11,11 +11,9 @@ from tqdm import tqdm
 
 from embeddings.batch import read_queries, run_batch
 from embeddings.cli import open_searcher, run
-from embeddings.config import Settings
 from embeddings.corpus import CorpusReport
-from embeddings.index import Index
-from embeddings.ray_engine import ENGINES, make_encoder
-from embeddings.search import DEFAULT_MODE, MAX_K, MODES, Searcher
+from embeddings.ray_engine import add_engine_arguments
+from embeddings.search import DEFAULT_MODE, MAX_K, MODES
 
 
 def main() -> int:
@@ -27,18 +25,8 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, help="queries encoded together (default: 64; 1024 with --engine ray)")
     parser.add_argument("--mode", choices=MODES, default=DEFAULT_MODE, help="ranking (default: %(default)s)")
     parser.add_argument("--model", help="embedding model (default: EMBEDDING_MODEL or the prepared default)")
-    parser.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default="local",
-        help="encode in this process, or on Ray (Ray Data map_batches over an actor pool) (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--ray-address", help="with --engine ray: the Ray cluster to use (default: start a local Ray instance)"
-    )
+    add_engine_arguments(parser)
     args = parser.parse_args()
-    if args.ray_address and args.engine != "ray":
-        parser.error("--ray-address needs --engine ray")
     if args.batch_size is None:  # each Ray batch starts an actor pool: give it many queries at once
         args.batch_size = 1024 if args.engine == "ray" else 64
     if not 1 <= args.k <= MAX_K:
@@ -52,12 +40,7 @@ def main() -> int:
     queries = read_queries(args.infile, report)
     for problem in report.problems:
         print(f"warning: {problem}", file=sys.stderr)
-    if args.engine == "ray":
-        settings = Settings.from_env()
-        encoder = make_encoder("ray", args.model or settings.model, args.ray_address)
-        searcher = Searcher(Index(args.index or settings.index_dir, encoder.identity), encoder)
-    else:
-        searcher = open_searcher(args.index, args.model)
+    searcher = open_searcher(args.index, args.model, args.engine, args.ray_address)
     tmp = args.out.with_name(args.out.name + ".tmp")
     with tmp.open("wb") as out, tqdm(total=len(queries), unit="query", desc="searching", file=sys.stderr) as bar:
         for row in run_batch(searcher, queries, args.k, args.batch_size, progress=bar.update, mode=args.mode):

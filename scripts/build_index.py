@@ -14,7 +14,7 @@ from embeddings.chunking import ChunkerSettings
 from embeddings.cli import run
 from embeddings.config import Settings
 from embeddings.corpus import CorpusReport, read_corpus
-from embeddings.ray_engine import ENGINES, make_encoder
+from embeddings.ray_engine import add_engine_arguments, make_encoder
 
 
 def main() -> int:
@@ -45,15 +45,7 @@ def main() -> int:
         help="shorter paragraphs merge with a neighbour (default: %(default)s)",
     )
     parser.add_argument("--if-missing", action="store_true", help="do nothing when the index already exists")
-    parser.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default="local",
-        help="encode in this process, or on Ray (Ray Data map_batches over an actor pool) (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--ray-address", help="with --engine ray: the Ray cluster to use (default: start a local Ray instance)"
-    )
+    add_engine_arguments(parser)
     args = parser.parse_args()
     if args.if_missing and index.exists(args.index):
         print(f"index already exists at {args.index}; not rebuilt")
@@ -63,8 +55,6 @@ def main() -> int:
 
     report = CorpusReport()
     documents = read_corpus(args.corpus, report)  # fails now on a missing path
-    if args.ray_address and args.engine != "ray":
-        parser.error("--ray-address needs --engine ray")
     encoder = make_encoder(args.engine, args.model, args.ray_address, settings.backend)
     started = time.perf_counter()
     try:

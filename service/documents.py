@@ -12,7 +12,7 @@ from embeddings.search import MAX_K, QueryError, Searcher, check_languages
 from service.auth import require_key
 from service.errors import ApiError
 from service.jsonio import json_response
-from service.validation import MAX_PAGE, DocumentIn, int_arg, json_object, query_args
+from service.validation import MAX_PAGE, DocumentIn, int_arg, json_object, list_arg, query_args
 
 bp = Blueprint("documents", __name__)
 
@@ -125,16 +125,14 @@ def get_passage(passage_id: str):
 def get_related(passage_id: str):
     args = query_args({"k", "lang"})
     k = int_arg(args, "k", 5, 1, MAX_K)
-    langs = [x.strip() for x in args.get("lang", "").split(",") if x.strip()] or None
+    langs = list_arg(args, "lang")
     if langs:
         _check_langs(langs)
     index = searcher().index
-    index.refresh()
     key = index.store.passage_key(passage_id)
     if key is None:
         raise _not_found("passage", passage_id)
-    with index.lock:
-        related = related_passages(index, key, k, langs)
+    related = related_passages(index, key, k, langs)  # it catches up with writes and holds the lock
     rows = index.store.passages_by_key([r.key for r in related])
     results = []
     for r in related:
