@@ -75,11 +75,6 @@ def passage_key(index: Index, passage_id: str) -> int:
     return key
 
 
-def _search(index: faiss.Index, vectors: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-    return index.search(np.ascontiguousarray(vectors, dtype=np.float32), k, params=params)
-
-
 def related_passages(
     index: Index,
     passage_key: int,
@@ -114,15 +109,15 @@ def related_passages(
     # A few more candidates than asked for: the margin may promote one from below the top k.
     n_fetch = min(max(2 * k, neighbours), len(target_keys))
     with index.lock:  # FAISS must not change under a search (writes replay onto it)
-        vector = index.faiss.reconstruct(int(passage_key)).reshape(1, -1)
-        cos, keys = _search(index.faiss, vector, n_fetch, target_keys)
+        vector = index.vectors.reconstruct(int(passage_key)).reshape(1, -1)
+        cos, keys = index.vectors.search(vector, n_fetch, target_keys)
         found = keys[0] >= 0
         cos, keys = cos[0][found], keys[0][found]
         if not len(keys):
             return []
-        candidates = np.stack([index.faiss.reconstruct(int(key)) for key in keys])
+        candidates = np.stack([index.vectors.reconstruct(int(key)) for key in keys])
         # source_keys holds the passage itself, so it is never empty and every search is full.
-        back_cos, _ = _search(index.faiss, candidates, min(neighbours, len(source_keys)), source_keys)
+        back_cos, _ = index.vectors.search(candidates, min(neighbours, len(source_keys)), source_keys)
     forward_mean = float(cos[: min(neighbours, len(cos))].mean())
     backward_mean = back_cos.mean(axis=1)
 
@@ -172,7 +167,7 @@ def _load_side(index: Index, lang: str, by_document: bool) -> _Side:
         .fetchall()
     )
     keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    vectors = np.empty((len(keys), index.faiss.d), dtype=np.float32)
+    vectors = np.empty((len(keys), index.vectors.dimension), dtype=np.float32)
     if len(keys):
         all_keys, all_vectors = index.store.all_vectors()
         vectors[:] = all_vectors[np.searchsorted(all_keys, keys)]

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from embeddings.config import Settings
+from embeddings.config import Settings, SettingsError
 from embeddings.corpus import CorpusError
 from embeddings.encoder import ModelError
 from embeddings.index import Index, IndexDirError
@@ -20,6 +20,7 @@ EXPECTED_ERRORS = (
     ModelError,
     ModelFileError,
     QueryError,
+    SettingsError,
     OSError,
     sqlite3.DatabaseError,
 )
@@ -45,5 +46,5 @@ def open_searcher(
 
     settings = Settings.from_env()
     encoder = make_encoder(engine, model or settings.model, ray_address, settings.backend)
-    index = Index(index_dir or settings.index_dir, encoder.identity)
+    index = Index(index_dir or settings.index_dir, encoder.identity, settings.ef_search)
     return Searcher(index, encoder)

@@ -32,6 +32,16 @@ from embeddings import store as store_mod
 from embeddings.chunking import ChunkerSettings, Passage, chunk_document
 from embeddings.corpus import Document
 from embeddings.encoder import Encoder, ModelIdentity
+from embeddings.vector_index import (
+    AUTO,
+    DEFAULT_EF_SEARCH,
+    KINDS,
+    VectorIndex,
+    build_faiss_index,
+    choose_kind,
+    describe,
+    kind_of,
+)
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
@@ -82,6 +92,11 @@ def exists(index_dir: Path) -> bool:
     return (Path(index_dir) / CURRENT).is_symlink()
 
 
+def current_kind(index_dir: Path) -> str | None:
+    """The FAISS index kind of the current generation, as its manifest records it."""
+    return read_manifest(current_generation_dir(index_dir)).get("faiss", {}).get("kind")
+
+
 def read_manifest(gen_dir: Path) -> dict:
     path = gen_dir / MANIFEST
     try:
@@ -118,11 +133,6 @@ def check_model(manifest: dict, identity: ModelIdentity, where: Path) -> None:
         )
 
 
-def new_faiss_index(dimension: int) -> faiss.Index:
-    """Exact inner product over normalised vectors (= cosine), keyed by passage key."""
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-
-
 @dataclass
 class BuildResult:
     manifest: dict
@@ -137,9 +147,11 @@ def build(
     chunker: ChunkerSettings | None = None,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    kind: str = AUTO,
 ) -> BuildResult:
     """Chunk, encode and write a new generation of ``index_dir``, then make it current.
 
+    ``kind`` is the FAISS index kind (embeddings.vector_index; ``auto`` chooses by size).
     ``on_total(n)`` is told the number of passages before encoding starts and ``progress(n)``
     after each encoded chunk of n passages (for a progress bar).
     """
@@ -162,6 +174,7 @@ def build(
     if not docs:
         raise IndexDirError("nothing to index: the corpus holds no readable document")
     flat = [p for ps in passages_by_doc for p in ps]
+    kind = choose_kind(kind, len(flat))
     if on_total:
         on_total(len(flat))
 
@@ -199,8 +212,7 @@ def build(
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.close()
 
-        faiss_index = new_faiss_index(encoder.identity.dimension)
-        faiss_index.add_with_ids(vectors, np.arange(len(flat), dtype=np.int64))
+        faiss_index = build_faiss_index(kind, vectors, np.arange(len(flat), dtype=np.int64))
         faiss.write_index(faiss_index, str(tmp_dir / VECTORS))
         with open(tmp_dir / VECTORS, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -214,7 +226,7 @@ def build(
             "prompts": encoder.identity.prompts,
             "chunker": chunker.as_dict() | {"token_budget": min(budget, chunker.max_tokens)},
             "counts": {"documents": len(docs), "passages": len(flat)},
-            "faiss": {"kind": "flat", "metric": "inner_product"},
+            "faiss": describe(kind),
             "lexical": {"kind": "sqlite-fts5-bm25", "tokenizer_version": lexical.TOKENIZER_VERSION},
             # Checked at open: FAISS reads flipped bytes in its vectors without complaint.
             "files": {VECTORS: _file_digest(tmp_dir / VECTORS)},
@@ -261,9 +273,10 @@ class Index:
     generation. SQLite is the source of truth, so a write is durable once it commits.
     """
 
-    def __init__(self, index_dir: Path, identity: ModelIdentity) -> None:
+    def __init__(self, index_dir: Path, identity: ModelIdentity, ef_search: int = DEFAULT_EF_SEARCH) -> None:
         self.index_dir = Path(index_dir)
         self.identity = identity
+        self.ef_search = ef_search  # the default search effort of an hnsw index
         # Guards the FAISS index: searches and replayed changes must not overlap.
         self.lock = threading.RLock()
         self._open()
@@ -286,6 +299,14 @@ class Index:
         except RuntimeError as exc:
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
             raise IndexDirError(f"{vectors_path}: cannot be read as a FAISS index ({reason})") from exc
+        kind = manifest.get("faiss", {}).get("kind")
+        if kind not in KINDS:
+            raise IndexDirError(
+                f"{gen_dir / MANIFEST}: unknown FAISS index kind {kind!r} (this code knows {', '.join(KINDS)}); "
+                "rebuild the index with scripts/build_index.py"
+            )
+        if kind_of(faiss_index) != kind:
+            raise IndexDirError(f"{vectors_path}: not the {kind} index that {MANIFEST} records")
         if faiss_index.d != self.identity.dimension:
             raise IndexDirError(
                 f"{vectors_path}: vectors of dimension {faiss_index.d}, expected {self.identity.dimension}"
@@ -303,13 +324,14 @@ class Index:
             changes = store.changes_since(0)
         except sqlite3.DatabaseError as exc:
             raise IndexDirError(f"{store_path}: not a readable index store ({exc})") from exc
-        self.gen_dir, self.manifest, self.faiss, self.store = gen_dir, manifest, faiss_index, store
+        self.gen_dir, self.manifest, self.store = gen_dir, manifest, store
+        self.vectors = VectorIndex(faiss_index, kind, self.ef_search)
         self.generation = int(manifest["generation"])
         self.applied_version = 0
         self._apply(changes)
-        if passages != self.faiss.ntotal:
+        if passages != self.vectors.size:
             raise IndexDirError(
-                f"{vectors_path}: holds {self.faiss.ntotal} vectors but {store_path.name} holds {passages} passages"
+                f"{vectors_path}: holds {self.vectors.size} vectors but {store_path.name} holds {passages} passages"
             )
 
     def _apply(self, changes: list[tuple[int, str, int]]) -> None:
@@ -322,12 +344,11 @@ class Index:
                 end += 1
             keys = np.array([c[2] for c in changes[pos:end]], dtype=np.int64)
             if op == "remove":
-                self.faiss.remove_ids(faiss.IDSelectorBatch(keys))
+                self.vectors.remove(keys)
             else:
                 found, vectors = self.store.vectors_by_key(keys)
                 if len(found):  # a passage added and removed since is absent: its removal follows
-                    self.faiss.remove_ids(faiss.IDSelectorBatch(found))  # replaying twice stays exact
-                    self.faiss.add_with_ids(vectors, found)
+                    self.vectors.add(found, vectors)
             self.applied_version = changes[end - 1][0]
             pos = end
 
@@ -344,6 +365,14 @@ class Index:
                 old.close()
             elif self.store.latest_change() > self.applied_version:
                 self._apply(self.store.changes_since(self.applied_version))
+
+    def vector_info(self) -> dict:
+        """The FAISS side at a glance: its kind, and for hnsw its search effort and tombstones."""
+        with self.lock:
+            info: dict = {"kind": self.vectors.kind}
+            if self.vectors.kind == "hnsw":
+                info |= {"ef_search": self.vectors.ef_search, "deleted_not_compacted": self.vectors.tombstones}
+            return info
 
     def counts(self) -> tuple[int, int]:
         return self.store.counts()

@@ -86,7 +86,11 @@ def _load(index: Index, langs: Sequence[str] | None) -> tuple[np.ndarray, list[t
     )
     keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     all_keys, all_vectors = index.store.all_vectors()
-    vectors = all_vectors[np.searchsorted(all_keys, keys)] if len(keys) else np.empty((0, index.faiss.d), np.float32)
+    vectors = (
+        all_vectors[np.searchsorted(all_keys, keys)]
+        if len(keys)
+        else np.empty((0, index.vectors.dimension), np.float32)
+    )
     return keys, [(r[1], r[2], r[3]) for r in rows], vectors
 
 

@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-import faiss
 import numpy as np
 
 from embeddings import lexical
@@ -20,6 +19,7 @@ from embeddings.encoder import Encoder
 from embeddings.index import Index
 from embeddings.store import PassageRow
 from embeddings.text import LANGUAGES, detect_language, normalize
+from embeddings.vector_index import check_ef_search
 
 MAX_K = 100
 MAX_QUERY_CHARS = 2000
@@ -134,6 +134,7 @@ class SearchQuery:
     doc_ids: Sequence[str] | None = None
     min_score: float | None = None
     mode: str = DEFAULT_MODE
+    ef_search: int | None = None  # an hnsw index's search effort; None: the index's setting
 
 
 class Searcher:
@@ -151,8 +152,9 @@ class Searcher:
         doc_ids: Sequence[str] | None = None,
         min_score: float | None = None,
         mode: str = DEFAULT_MODE,
+        ef_search: int | None = None,
     ) -> SearchResponse:
-        return self.search_many([SearchQuery(query, k, langs, doc_ids, min_score, mode)])[0]
+        return self.search_many([SearchQuery(query, k, langs, doc_ids, min_score, mode, ef_search)])[0]
 
     def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchResponse]:
         """Answer many queries, those that need the model encoded in one batch, in order."""
@@ -183,6 +185,11 @@ class Searcher:
         for position, q in enumerate(queries):
             try:
                 text, k = check_query(q.query, q.k)
+                if q.ef_search is not None:
+                    try:
+                        check_ef_search(q.ef_search)
+                    except ValueError as exc:
+                        raise QueryError(str(exc)) from None
                 checked.append((normalize(text).strip(), k, check_languages(q.langs), check_mode(q.mode)))
             except QueryError as exc:
                 if len(queries) == 1:
@@ -204,9 +211,9 @@ class Searcher:
         for i, (_, k, langs, mode) in enumerate(checked):
             if mode != "lexical":
                 depth = max(k, FUSION_DEPTH) if mode == "hybrid" else k
-                groups[(depth, tuple(langs or ()), tuple(queries[i].doc_ids or ()))].append(i)
-        for (depth, langs, doc_ids), rows in groups.items():
-            for i, hits in zip(rows, self._dense(vectors[rows], depth, langs, doc_ids), strict=True):
+                groups[(depth, tuple(langs or ()), tuple(queries[i].doc_ids or ()), queries[i].ef_search)].append(i)
+        for (depth, langs, doc_ids, ef_search), rows in groups.items():
+            for i, hits in zip(rows, self._dense(vectors[rows], depth, langs, doc_ids, ef_search), strict=True):
                 dense_hits[i] = hits
 
         ranked: list[list[tuple[int, float]]] = []
@@ -255,27 +262,21 @@ class Searcher:
         """The cosine of each passage with the query: from the dense hits, or from its stored vector."""
         cosine = dict(known)
         with self.index.lock:
-            return [cosine[key] if key in cosine else float(self.index.faiss.reconstruct(key) @ vector) for key in keys]
+            return [
+                cosine[key] if key in cosine else float(self.index.vectors.reconstruct(key) @ vector) for key in keys
+            ]
 
     def _dense(
-        self, vectors: np.ndarray, k: int, langs: Sequence[str], doc_ids: Sequence[str]
+        self, vectors: np.ndarray, k: int, langs: Sequence[str], doc_ids: Sequence[str], ef_search: int | None
     ) -> list[list[tuple[int, float]]]:
         """(key, cosine) lists for each row of ``vectors``.
 
-        Filters run inside FAISS (an ID selector over the allowed passages), so a filter never
-        costs recall the way over-fetching and dropping would.
+        Filters run inside the vector search (embeddings.vector_index), so a filter never costs
+        recall the way over-fetching and dropping would.
         """
-        params = None
-        if langs or doc_ids:
-            allowed = self.index.store.keys_matching(langs, doc_ids)
-            if not len(allowed):
-                return [[] for _ in range(len(vectors))]
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+        allowed = self.index.store.keys_matching(langs, doc_ids) if langs or doc_ids else None
         with self.index.lock:
-            k_eff = min(k, self.index.faiss.ntotal)
-            if k_eff == 0:
-                return [[] for _ in range(len(vectors))]
-            scores, keys = self.index.faiss.search(vectors, k_eff, params=params)
+            scores, keys = self.index.vectors.search(vectors, k, allowed, ef_search)
         return [
             [(int(key), float(score)) for score, key in zip(row_scores, row_keys, strict=True) if key >= 0]
             for row_scores, row_keys in zip(scores, keys, strict=True)

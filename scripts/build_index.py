@@ -15,6 +15,7 @@ from embeddings.cli import run
 from embeddings.config import Settings
 from embeddings.corpus import CorpusReport, read_corpus
 from embeddings.ray_engine import add_engine_arguments, make_encoder
+from embeddings.vector_index import AUTO, KINDS, kinds_help
 
 
 def main() -> int:
@@ -44,12 +45,20 @@ def main() -> int:
         default=defaults.min_chars,
         help="shorter paragraphs merge with a neighbour (default: %(default)s)",
     )
-    parser.add_argument("--if-missing", action="store_true", help="do nothing when the index already exists")
+    parser.add_argument("--index-kind", choices=(AUTO, *KINDS), default=settings.index_kind, help=kinds_help())
+    parser.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="do nothing when the index already exists (and is of the kind asked for, unless that is auto)",
+    )
     add_engine_arguments(parser)
     args = parser.parse_args()
     if args.if_missing and index.exists(args.index):
-        print(f"index already exists at {args.index}; not rebuilt")
-        return 0
+        built = index.current_kind(args.index)
+        if args.index_kind in (AUTO, built):
+            print(f"index already exists at {args.index}; not rebuilt")
+            return 0
+        print(f"index at {args.index} is {built}, {args.index_kind} asked for: rebuilding", file=sys.stderr)
     if args.max_tokens < 16 or args.min_chars < 0:
         parser.error("--max-tokens must be at least 16 and --min-chars at least 0")
 
@@ -66,6 +75,7 @@ def main() -> int:
                 ChunkerSettings(args.max_tokens, args.min_chars),
                 progress=bar.update,
                 on_total=lambda n: setattr(bar, "total", n),
+                kind=args.index_kind,
             )
     finally:  # what was skipped is worth knowing, above all when nothing could be indexed
         for problem in report.problems:
@@ -76,7 +86,8 @@ def main() -> int:
     skipped = len(report.problems) + len(result.problems)
     print(
         f"indexed {counts['documents']} documents as {counts['passages']} passages into {args.index} "
-        f"(generation {result.manifest['generation']}) in {time.perf_counter() - started:.1f} s"
+        f"({result.manifest['faiss']['kind']} index, "
+        f"generation {result.manifest['generation']}) in {time.perf_counter() - started:.1f} s"
         + (f"; {skipped} item(s) skipped" if skipped else "")
     )
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, request
 from gunicorn.errors import AppImportError
 
-from embeddings.config import Settings
+from embeddings.config import Settings, SettingsError
 from embeddings.search import Searcher
 
 SEARCH_BODY_LIMIT = 1 << 20  # 1 MiB for every route but document writes
@@ -33,11 +33,11 @@ def create_app(searcher: Searcher | None = None, settings: Settings | None = Non
         from embeddings.encoder import ModelError, load_encoder
         from embeddings.index import Index, IndexDirError
 
-        settings = settings or Settings.from_env()
         try:
+            settings = settings or Settings.from_env()
             encoder = load_encoder(settings.model, settings.backend)
-            searcher = Searcher(Index(settings.index_dir, encoder.identity), encoder)
-        except (IndexDirError, ModelError) as exc:
+            searcher = Searcher(Index(settings.index_dir, encoder.identity, settings.ef_search), encoder)
+        except (IndexDirError, ModelError, SettingsError) as exc:
             raise StartupError(f"error: {exc}") from None
     searcher.encoder.on_encode = observability.observe_encode
     app.extensions["searcher"] = searcher

@@ -30,7 +30,7 @@ def health():
             "documents": documents,
             "passages": passages,
             "model": {"name": s.encoder.identity.name, "fingerprint": s.encoder.identity.fingerprint},
-            "index": {"generation": s.index.generation},
+            "index": {"generation": s.index.generation} | s.index.vector_info(),
             "process": os.getpid(),  # which worker answered: helps when reading multi-process logs
         }
     )
@@ -44,7 +44,7 @@ def _answer(queries: list[SearchQuery]):
 
 
 def _search(req: SearchRequest):
-    query = SearchQuery(req.query, req.k, req.lang, req.documents, req.min_score, req.mode)
+    query = SearchQuery(req.query, req.k, req.lang, req.documents, req.min_score, req.mode, req.ef_search)
     return json_response(_answer([query])[0].as_dict())
 
 
@@ -62,7 +62,7 @@ def search_post():
 def search_batch():
     started = time.perf_counter()
     req = json_object(BatchSearchRequest)
-    responses = _answer([SearchQuery(q.query, q.k, q.lang, mode=q.mode) for q in req.queries])
+    responses = _answer([SearchQuery(q.query, q.k, q.lang, mode=q.mode, ef_search=q.ef_search) for q in req.queries])
     return json_response(
         {
             "took_ms": round((time.perf_counter() - started) * 1000, 2),

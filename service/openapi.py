@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from embeddings.search import DEFAULT_MODE, MAX_K, MAX_QUERY_CHARS, MODES
 from embeddings.text import LANGUAGES
+from embeddings.vector_index import MAX_EF_SEARCH
 from service.validation import MAX_BATCH_QUERIES, MAX_PAGE, BatchSearchRequest, DocumentIn, SearchRequest
 
 
@@ -47,12 +48,21 @@ class BatchResponse(BaseModel):
     results: list[BatchResult]
 
 
+class IndexInfo(BaseModel):
+    generation: int
+    kind: Annotated[str, Field(description="FAISS index kind: flat (exact) or hnsw (approximate)")]
+    ef_search: Annotated[int | None, Field(description="hnsw only: the default search effort")] = None
+    deleted_not_compacted: Annotated[
+        int | None, Field(description="hnsw only: deleted passages still in the graph until a rebuild")
+    ] = None
+
+
 class Health(BaseModel):
     status: str
     documents: int
     passages: int
     model: dict[str, str]
-    index: dict[str, int]
+    index: IndexInfo
     process: Annotated[int, Field(description="id of the worker process that answered")]
 
 
@@ -149,7 +159,7 @@ class Error(BaseModel):
 
 MODELS = [
     SearchRequest, BatchSearchRequest, DocumentIn, Highlight, SearchResult, SearchResponse, BatchResult,
-    BatchResponse, Health, DocumentSummary, DocumentList, DocumentPassage, Document, PassageMade,
+    BatchResponse, IndexInfo, Health, DocumentSummary, DocumentList, DocumentPassage, Document, PassageMade,
     DocumentCreated, Passage, RelatedResult, Related, ErrorBody, Error,
 ]  # fmt: skip
 
@@ -220,6 +230,12 @@ def build_spec() -> dict[str, Any]:
                         "drop results with a cosine below this (BM25 in lexical mode)",
                     ),
                     _param("mode", "query", {"type": "string", "enum": list(MODES)}, f"default {DEFAULT_MODE}"),
+                    _param(
+                        "ef_search",
+                        "query",
+                        {"type": "integer", "minimum": 1, "maximum": MAX_EF_SEARCH},
+                        "search effort of an hnsw index (no effect on a flat one); default: HNSW_EF_SEARCH",
+                    ),
                 ],
                 "responses": {"200": _json("SearchResponse", "results, best first")} | _errors(400),
             },

@@ -14,6 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from embeddings.search import DEFAULT_MODE, MAX_K, MAX_QUERY_CHARS, MODES
 from embeddings.text import LANGUAGES
+from embeddings.vector_index import MAX_EF_SEARCH
 from service.errors import ApiError
 
 MAX_BATCH_QUERIES = 256
@@ -23,6 +24,15 @@ Lang = Annotated[str, Field(description=f"one of {', '.join(LANGUAGES)}")]
 Mode = Annotated[
     Literal[MODES],
     Field(description="dense (cosine), lexical (BM25) or hybrid (reciprocal rank fusion of both)"),
+]
+EfSearch = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        le=MAX_EF_SEARCH,
+        description="search effort of an hnsw index (more: slower, closer to exact); "
+        "no effect on a flat index; default: the server's HNSW_EF_SEARCH",
+    ),
 ]
 
 
@@ -39,6 +49,7 @@ class SearchRequest(_Strict):
         float | None, Field(description="drop results whose cosine is below this (BM25 score in lexical mode)")
     ] = None
     mode: Mode = DEFAULT_MODE
+    ef_search: EfSearch = None
 
 
 class BatchQuery(_Strict):
@@ -47,6 +58,7 @@ class BatchQuery(_Strict):
     k: Annotated[int, Field(ge=1, le=MAX_K)] = 10
     lang: list[Lang] | None = None
     mode: Mode = DEFAULT_MODE
+    ef_search: EfSearch = None
 
 
 class BatchSearchRequest(_Strict):
@@ -114,8 +126,8 @@ def list_arg(args: dict[str, str], name: str) -> list[str] | None:
 
 
 def search_request_from_args() -> SearchRequest:
-    """GET /v1/search?q=...&k=10&lang=kk,ru&documents=a,b&min_score=0.8"""
-    args = query_args({"q", "k", "lang", "documents", "min_score", "mode"})
+    """GET /v1/search?q=...&k=10&lang=kk,ru&documents=a,b&min_score=0.8&mode=dense&ef_search=128"""
+    args = query_args({"q", "k", "lang", "documents", "min_score", "mode", "ef_search"})
     if "q" not in args:
         raise ApiError(400, "invalid_request", "the query parameter q is required")
     data: dict[str, object] = {
@@ -123,7 +135,7 @@ def search_request_from_args() -> SearchRequest:
         "lang": list_arg(args, "lang"),
         "documents": list_arg(args, "documents"),
     }
-    for name in ("k", "min_score", "mode"):
+    for name in ("k", "min_score", "mode", "ef_search"):
         if name in args:
             data[name] = args[name]
     return SearchRequest.model_validate(data)

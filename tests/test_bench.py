@@ -19,6 +19,7 @@ ROWS = [
     "recall@10 vs exact",
     "search p50 (no encoding)",
     "search p99 (no encoding)",
+    "recall@10, filter keeping 1/3",
     "memory (index)",
     "build time",
 ]

@@ -61,11 +61,11 @@ def consistency_problems(index: Index) -> list[str]:
     if empty[0]:
         problems.append(f"{empty[0]} documents without passages")
     keys, vectors = index.store.all_vectors()
-    if index.faiss.ntotal != len(keys):
-        problems.append(f"FAISS holds {index.faiss.ntotal} vectors for {len(keys)} passages")
+    if index.vectors.size != len(keys):
+        problems.append(f"FAISS holds {index.vectors.size} vectors for {len(keys)} passages")
     for key, vector in zip(keys, vectors, strict=True):
         try:
-            in_faiss = index.faiss.reconstruct(int(key))
+            in_faiss = index.vectors.reconstruct(int(key))
         except RuntimeError:
             problems.append(f"passage key {key} is not in FAISS")
             continue
