@@ -117,9 +117,11 @@ def related_passages(
             return []
         candidates = np.stack([index.vectors.reconstruct(int(key)) for key in keys])
         # source_keys holds the passage itself, so it is never empty and every search is full.
-        back_cos, _ = index.vectors.search(candidates, min(neighbours, len(source_keys)), source_keys)
+        back_cos, back_keys = index.vectors.search(candidates, min(neighbours, len(source_keys)), source_keys)
     forward_mean = float(cos[: min(neighbours, len(cos))].mean())
-    backward_mean = back_cos.mean(axis=1)
+    # An approximate (hnsw) search may come back with fewer neighbours than asked: average those found.
+    found_back = back_keys >= 0
+    backward_mean = np.where(found_back, back_cos, 0.0).sum(axis=1) / np.maximum(found_back.sum(axis=1), 1)
 
     margins = ratio_margin(cos, forward_mean, backward_mean)
     order = np.argsort(-margins, kind="stable")[:k]

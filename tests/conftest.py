@@ -11,7 +11,7 @@ from embeddings.corpus import read_corpus
 from embeddings.encoder import Encoder
 from embeddings.index import Index, build
 from embeddings.search import Searcher
-from tests.server import ServerProcess
+from service.process import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

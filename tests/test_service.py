@@ -11,7 +11,7 @@ import pytest
 import requests
 from openapi_spec_validator import validate
 
-from tests.server import ServerProcess
+from service.process import ServerProcess
 
 KEY = "test-key-5f2c"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -7,9 +7,9 @@ import tempfile
 
 import pytest
 
+from service.process import ServerProcess
 from tests.reliability import summary
 from tests.reliability.helpers import KEY, copy_index
-from tests.server import ServerProcess
 
 # Hypothesis (under schemathesis) keeps an example database and caches in ./.hypothesis by default;
 # the fuzz tests run with the database off, and anything else it writes goes to a temporary folder,

@@ -28,10 +28,10 @@ import requests
 
 from embeddings.index import MANIFEST, Index
 from embeddings.search import Searcher, SearchQuery
+from service.process import ROOT, ServerProcess
 from tests.reliability import summary
 from tests.reliability.build_driver import POINTS
 from tests.reliability.helpers import AUTH, KEY, copy_index
-from tests.server import ROOT, ServerProcess
 
 DRIVER = Path(__file__).with_name("build_driver.py")
 SEEDS = ROOT / "seeds"

@@ -22,9 +22,9 @@ import pytest
 import requests
 
 from embeddings.index import Index, IndexDirError
+from service.process import ROOT, ServerProcess
 from tests.reliability import summary
 from tests.reliability.helpers import copy_index
-from tests.server import ROOT, ServerProcess
 
 
 def _truncate(name: str, fraction: float) -> Callable[[Path], None]:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from service.process import ROOT
 from tests.reliability import summary
 from tests.reliability.helpers import AUTH, KEY, check_error, raw_request
-from tests.server import ROOT
 
 SERVICE = ROOT / "service"
 DOC = {"id": "security-probe", "text": "Проверка доступа к записи в индекс."}

@@ -1,4 +1,5 @@
-"""Starting and stopping a real gunicorn server on 127.0.0.1 for tests."""
+"""The service as a child process: ``make serve``'s gunicorn command on a free 127.0.0.1 port, for
+the tests and the benchmark, started and stopped by them."""
 
 from __future__ import annotations
 
