@@ -100,11 +100,11 @@ def related_passages(
         raise PassageNotFound(f"no passage with key {passage_key} in the index")
     own_lang = row[0]
     targets = langs if langs is not None else [lang for lang in LANGUAGES if lang != own_lang]
-    target_keys = index.store.keys_matching(targets, None)
+    target_keys = index.language_keys(targets)
     target_keys = target_keys[target_keys != passage_key]
     if not len(target_keys):
         return []
-    source_keys = index.store.keys_matching([own_lang], None)
+    source_keys = index.language_keys([own_lang])
 
     # A few more candidates than asked for: the margin may promote one from below the top k.
     n_fetch = min(max(2 * k, neighbours), len(target_keys))

@@ -19,7 +19,7 @@ import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -328,6 +328,8 @@ class Index:
         self.vectors = VectorIndex(faiss_index, kind, self.ef_search)
         self.generation = int(manifest["generation"])
         self.applied_version = 0
+        self._language_keys: dict[tuple[str, ...], np.ndarray] = {}
+        self._language_keys_version = -1
         self._apply(changes)
         if passages != self.vectors.size:
             raise IndexDirError(
@@ -365,6 +367,27 @@ class Index:
                 old.close()
             elif self.store.latest_change() > self.applied_version:
                 self._apply(self.store.changes_since(self.applied_version))
+
+    def language_keys(self, langs: Iterable[str]) -> np.ndarray:
+        """The keys of the passages in ``langs`` (all passages for an empty list). Cached until the
+        next write: over a million passages, reading them from SQLite takes longer than a search."""
+        wanted = tuple(sorted(set(langs)))
+        with self.lock:
+            if self._language_keys_version != self.applied_version:
+                self._language_keys, self._language_keys_version = {}, self.applied_version
+            if wanted not in self._language_keys:
+                self._language_keys[wanted] = self.store.keys_matching(wanted, None)
+            return self._language_keys[wanted]
+
+    def filter_keys(self, langs: Sequence[str] | None, doc_ids: Sequence[str] | None) -> np.ndarray | None:
+        """The keys a language and document filter keeps; None when there is no filter, or when it
+        keeps every passage (a search without a filter is faster)."""
+        if doc_ids:
+            return self.store.keys_matching(langs, doc_ids)
+        if not langs:
+            return None
+        allowed = self.language_keys(langs)
+        return None if len(allowed) == len(self.language_keys(())) else allowed
 
     def vector_info(self) -> dict:
         """The FAISS side at a glance: its kind, and for hnsw its search effort and tombstones."""

@@ -274,7 +274,7 @@ class Searcher:
         Filters run inside the vector search (embeddings.vector_index), so a filter never costs
         recall the way over-fetching and dropping would.
         """
-        allowed = self.index.store.keys_matching(langs, doc_ids) if langs or doc_ids else None
+        allowed = self.index.filter_keys(langs, doc_ids)
         with self.index.lock:
             scores, keys = self.index.vectors.search(vectors, k, allowed, ef_search)
         return [
