@@ -93,7 +93,6 @@ class BenchOptions:
     scale_n: int = 1_000_000
     workdir: Path | None = None
     profile: bool = False
-    onnx_dir: Path | None = None
     model: str | None = None
     docs: int | None = None  # FLORES articles to build from (None: all 281; --quick: 3)
 
@@ -211,7 +210,7 @@ def make_txtai(model_dir: str, prompts: dict[str, str]):
 def bench_build(
     documents: Sequence[Document],
     encoder,
-    onnx_encoder,
+    fast: dict[str, object],
     txtai_factory: Callable[[], object] | None,
     workdir: Path,
     rounds: int,
@@ -249,8 +248,8 @@ def bench_build(
         peer_embeddings.index([(p.id, p.text, None) for p in passages])
 
     contenders: dict[str, Callable[[], None]] = {"bare": bare, "ours_torch": ours(encoder)}
-    if onnx_encoder is not None:
-        contenders["ours_onnx"] = ours(onnx_encoder)
+    for label, enc in fast.items():
+        contenders[f"ours_{label}"] = ours(enc)
     if txtai_factory is not None:
         contenders["txtai"] = peer
     names = list(contenders)
@@ -258,8 +257,8 @@ def bench_build(
     warm_docs = list(documents[:4])
     warm_passages = chunk_all(warm_docs, encoder)
     build(warm_docs, workdir / "warm", encoder)
-    if onnx_encoder is not None:
-        build(warm_docs, workdir / "warm-onnx", onnx_encoder)
+    for label, enc in fast.items():
+        build(warm_docs, workdir / f"warm-{label}", enc)
     model.encode([p.text for p in warm_passages], prompt=encoder.passage_prompt, batch_size=PASSAGE_BATCH)
     if peer_embeddings is not None:
         peer_embeddings.index([(p.id, p.text, None) for p in warm_passages])
@@ -287,13 +286,12 @@ def bench_build(
             note=f"{len(passages)} passages; bare median {np.median(times['bare']):.1f} s",
         )
     )
-    if "ours_onnx" in times:
-        value, spread = summarise([o / b for o, b in zip(times["ours_onnx"], times["bare"], strict=True)])
-        result.add(Figure("build", "build (onnx-int8) ÷ bare encode (torch float32)", value, spread))
+    for label in fast:
+        value, spread = summarise([o / b for o, b in zip(times[f"ours_{label}"], times["bare"], strict=True)])
+        result.add(Figure("build", f"build ({label}) ÷ bare encode (torch float32)", value, spread))
     if "txtai" in times:
-        for name, label in (("ours_torch", "torch"), ("ours_onnx", "onnx-int8")):
-            if name not in times:
-                continue
+        for label in ("torch", *fast):
+            name = f"ours_{label}"
             value, spread = summarise([o / t for o, t in zip(times[name], times["txtai"], strict=True)])
             result.add(
                 Figure(
@@ -319,7 +317,7 @@ def bench_query(
     documents: Sequence[Document],
     queries: Sequence[str],
     encoder,
-    onnx_encoder,
+    fast: dict[str, object],
     txtai_factory: Callable[[], object] | None,
     workdir: Path,
     rounds: int,
@@ -336,10 +334,10 @@ def bench_query(
     index_dir = workdir / "query-index"
     build(documents, index_dir, encoder)
     searcher = Searcher(Index(index_dir, encoder.identity), encoder)
-    onnx_searcher = None
-    if onnx_encoder is not None:
-        build(documents, workdir / "query-index-onnx", onnx_encoder)
-        onnx_searcher = Searcher(Index(workdir / "query-index-onnx", onnx_encoder.identity), onnx_encoder)
+    fast_searchers = {}
+    for label, enc in fast.items():
+        build(documents, workdir / f"query-index-{label}", enc)
+        fast_searchers[label] = Searcher(Index(workdir / f"query-index-{label}", enc.identity), enc)
     peer = None
     if txtai_factory is not None:
         peer = txtai_factory()
@@ -368,8 +366,8 @@ def bench_query(
             "inproc_torch": lambda q: searcher.search(q, 10, mode="dense"),
             "inproc_hybrid": lambda q: searcher.search(q, 10, mode="hybrid"),
         }
-        if onnx_searcher is not None:
-            contenders["inproc_onnx"] = lambda q: onnx_searcher.search(q, 10)
+        for label, fast_searcher in fast_searchers.items():
+            contenders[f"inproc_{label}"] = lambda q, s=fast_searcher: s.search(q, 10)
         if peer is not None:
             contenders["txtai"] = lambda q: peer.search(q, 10)
         names = list(contenders)
@@ -394,8 +392,8 @@ def bench_query(
         server.stop()
         session.close()
         searcher.index.close()
-        if onnx_searcher is not None:
-            onnx_searcher.index.close()
+        for fast_searcher in fast_searchers.values():
+            fast_searcher.index.close()
         if peer is not None:
             peer.close()
 
@@ -432,11 +430,12 @@ def bench_query(
             met=_target(value, 1.2, True),
         )
     )
-    if "inproc_onnx" in latencies:
-        value, spread = summarise(per_round("inproc_onnx", np.median))
-        result.add(Figure("query", "Searcher.search (onnx-int8) median ÷ bare encode", value, spread))
+    for label in fast:
+        value, spread = summarise(per_round(f"inproc_{label}", np.median))
+        result.add(Figure("query", f"Searcher.search ({label}) median ÷ bare encode", value, spread))
     if "txtai" in latencies:
-        for name, label in (("inproc_torch", "torch"), ("inproc_onnx", "onnx-int8")):
+        for label in ("torch", *fast):
+            name = f"inproc_{label}"
             if name in latencies:
                 value, spread = summarise(per_round(name, np.median, base="txtai"))
                 result.add(
@@ -489,7 +488,7 @@ def _logged_request_ms(log_path: Path, path: str) -> list[float]:
 
 
 def bench_encoder(
-    passages: Sequence[Passage], encoder, onnx_encoder, rounds: int, result: BenchResult, progress: tqdm
+    passages: Sequence[Passage], encoder, fast: dict[str, object], rounds: int, result: BenchResult, progress: tqdm
 ) -> None:
     texts = [p.text for p in passages]
     spans = [p.sentences for p in passages]
@@ -500,13 +499,14 @@ def bench_encoder(
             texts, prompt=encoder.passage_prompt, batch_size=PASSAGE_BATCH, normalize_embeddings=True
         ),
         "torch_passages": lambda: encoder.encode_passages(texts, spans),
-        "onnx_passages": lambda: onnx_encoder.encode_passages(texts, spans),
     }
+    for label, enc in fast.items():
+        contenders[f"{label}_passages"] = lambda e=enc: e.encode_passages(texts, spans)
     names = list(contenders)
-    warm = list(range(min(8, len(texts))))  # warm-up on a few passages
-    model.encode([texts[i] for i in warm], prompt=encoder.passage_prompt, batch_size=PASSAGE_BATCH)
-    encoder.encode_passages([texts[i] for i in warm], [spans[i] for i in warm])
-    onnx_encoder.encode_passages([texts[i] for i in warm], [spans[i] for i in warm])
+    model.encode(texts[:8], prompt=encoder.passage_prompt, batch_size=PASSAGE_BATCH)  # warm-up
+    for enc in (encoder, *fast.values()):
+        # The whole set once: OpenVINO's int8 model pays a one-off cost for each new input width.
+        enc.encode_passages(texts, spans)
     times: dict[str, list[float]] = {n: [] for n in names}
     for order in _rotations(len(names), rounds):
         for i in order:
@@ -514,21 +514,23 @@ def bench_encoder(
             contenders[names[i]]()
             times[names[i]].append(time.perf_counter() - started)
             progress.update(1)
-    value, spread = summarise([b / o for o, b in zip(times["onnx_passages"], times["torch_bare"], strict=True)])
-    rate = len(texts) / float(np.median(times["onnx_passages"]))
-    result.add(
-        Figure(
-            "encoder",
-            "passages/s onnx-int8 ÷ torch float32 (bare)",
-            value,
-            spread,
-            target="≥ 2.5",
-            met=_target(value, 2.5, False),
-            note=f"{len(texts)} passages; onnx {rate:.1f} passages/s here, with sentence vectors",
+    for label in fast:
+        mine = times[f"{label}_passages"]
+        value, spread = summarise([b / o for o, b in zip(mine, times["torch_bare"], strict=True)])
+        rate = len(texts) / float(np.median(mine))
+        result.add(
+            Figure(
+                "encoder",
+                f"passages/s {label} ÷ torch float32 (bare)",
+                value,
+                spread,
+                target="≥ 2.5",
+                met=_target(value, 2.5, False),
+                note=f"{len(texts)} passages; {rate:.1f} passages/s here, with sentence vectors",
+            )
         )
-    )
-    value, spread = summarise([t / o for o, t in zip(times["onnx_passages"], times["torch_passages"], strict=True)])
-    result.add(Figure("encoder", "encode_passages onnx-int8 ÷ torch float32", value, spread))
+        value, spread = summarise([t / o for o, t in zip(mine, times["torch_passages"], strict=True)])
+        result.add(Figure("encoder", f"encode_passages {label} ÷ torch float32", value, spread))
     result.details["encoder"] = {
         "passages": len(texts),
         "seconds": {n: [round(t, 3) for t in ts] for n, ts in times.items()},
@@ -539,36 +541,35 @@ def bench_encoder(
 # quality
 
 
-def bench_quality(eval_dir: Path, encoder, onnx_encoder, result: BenchResult, quick: bool) -> None:
-    """FLORES kk→ru top-1 and KazQAD nDCG@10 through the evaluation harness, float32 vs int8."""
+def bench_quality(eval_dir: Path, encoder, fast: dict[str, object], result: BenchResult, quick: bool) -> None:
+    """FLORES kk→ru top-1 and KazQAD nDCG@10 through the evaluation harness, float32 vs each int8."""
     from embeddings.evaluation import Progress, evaluate
 
     limit = 10 if quick else None
     scores: dict[str, dict[str, float]] = {}
-    for label, enc in (("torch", encoder), ("onnx", onnx_encoder)):
+    for label, enc in (("torch", encoder), *fast.items()):
         bar = tqdm(total=0, desc=f"quality {label}", unit="text", leave=False)
         progress = Progress(add_total=lambda n, b=bar: _grow(b, n), update=bar.update)
         # The encoder's own quality: dense ranking, where the model is all there is.
         sets = evaluate(eval_dir, enc, only=["flores", "kazqad"], limit=limit, progress=progress, modes=["dense"])
         bar.close()
         scores[label] = {f"{s.name} {m}": v["dense"] for s in sets for m, v in s.metrics.items()}
-    flores = "flores kk→ru top1"
-    kazqad = "kazqad nDCG@10"
-    for key, bound in ((flores, 0.005), (kazqad, 0.01)):
-        delta = scores["onnx"][key] - scores["torch"][key]
-        result.add(
-            Figure(
-                "quality",
-                f"{key}: int8 − float32",
-                delta,
-                None,
-                unit="abs",
-                target=f"≥ −{bound}",
-                met=delta >= -bound,
-                note=f"float32 {scores['torch'][key]:.4f}, int8 {scores['onnx'][key]:.4f}"
-                + (f" (first {limit} rows only)" if limit else ""),
+    for label in fast:
+        for key, bound in (("flores kk→ru top1", 0.005), ("kazqad nDCG@10", 0.01)):
+            delta = scores[label][key] - scores["torch"][key]
+            result.add(
+                Figure(
+                    "quality",
+                    f"{key}: {label} − float32",
+                    delta,
+                    None,
+                    unit="abs",
+                    target=f"≥ −{bound}",
+                    met=delta >= -bound,
+                    note=f"float32 {scores['torch'][key]:.4f}, {label} {scores[label][key]:.4f}"
+                    + (f" (first {limit} rows only)" if limit else ""),
+                )
             )
-        )
     result.details["quality"] = scores
 
 
@@ -773,18 +774,29 @@ def profile(fn: Callable[[], object], top: int = 15) -> str:
 
 def run(options: BenchOptions, log: Callable[[str], None] = print) -> BenchResult:
     """Run the chosen sections and return every figure."""
+    from embeddings import onnx_encoder, openvino_encoder
     from embeddings.encoder import DEFAULT_MODEL_DIR, Encoder
-    from embeddings.onnx_encoder import DEFAULT_ONNX_DIR, OnnxEncoder, is_prepared
 
     result = BenchResult()
     rounds = 2 if options.quick else options.rounds
     load_before = os.getloadavg()
     result.details["machine"] = {"cpus": os.cpu_count(), "loadavg_at_start": [round(x, 2) for x in load_before]}
     encoder = Encoder(options.model)
-    onnx_dir = Path(options.onnx_dir or DEFAULT_ONNX_DIR)
-    onnx_encoder = OnnxEncoder(onnx_dir) if is_prepared(onnx_dir) else None
-    if onnx_encoder is None:
-        log(f"note: no int8 ONNX model at {onnx_dir} (scripts/prepare_onnx.py makes it); its rows are left out")
+    fast: dict[str, object] = {}  # the int8 backends that are prepared, by EMBEDDING_BACKEND name
+    for label, module, folder, make, script in (
+        ("onnx-int8", onnx_encoder, onnx_encoder.DEFAULT_ONNX_DIR, onnx_encoder.OnnxEncoder, "prepare_onnx"),
+        (
+            "openvino-int8",
+            openvino_encoder,
+            openvino_encoder.DEFAULT_OPENVINO_DIR,
+            openvino_encoder.OpenVinoEncoder,
+            "prepare_openvino",
+        ),
+    ):
+        if module.is_prepared(folder):
+            fast[label] = make(folder)
+        else:
+            log(f"note: no {label} model at {folder} (scripts/{script}.py makes it); its rows are left out")
     try:
         import txtai  # noqa: F401
 
@@ -806,17 +818,17 @@ def run(options: BenchOptions, log: Callable[[str], None] = print) -> BenchResul
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         if "build" in options.sections:
-            n = rounds * (2 + (onnx_encoder is not None) + (txtai_factory is not None))
+            n = rounds * (2 + len(fast) + (txtai_factory is not None))
             with tqdm(total=n, desc="build", unit="build") as bar:
-                bench_build(documents, encoder, onnx_encoder, txtai_factory, workdir, rounds, result, bar)
+                bench_build(documents, encoder, fast, txtai_factory, workdir, rounds, result, bar)
             if options.profile:
                 from embeddings.index import build
 
                 result.details["profile_build"] = profile(lambda: build(documents, workdir / "profile", encoder))
         if "query" in options.sections:
-            n = rounds * (3 + (onnx_encoder is not None) + (txtai_factory is not None))
+            n = rounds * (3 + len(fast) + (txtai_factory is not None))
             with tqdm(total=n, desc="query", unit="block") as bar:
-                bench_query(documents, queries, encoder, onnx_encoder, txtai_factory, workdir, rounds, result, bar)
+                bench_query(documents, queries, encoder, fast, txtai_factory, workdir, rounds, result, bar)
             if options.profile:
                 from embeddings.index import Index
                 from embeddings.search import Searcher
@@ -824,17 +836,17 @@ def run(options: BenchOptions, log: Callable[[str], None] = print) -> BenchResul
                 searcher = Searcher(Index(workdir / "query-index", encoder.identity), encoder)
                 result.details["profile_query"] = profile(lambda: [searcher.search(q, 10) for q in queries])
                 searcher.index.close()
-        if "encoder" in options.sections and onnx_encoder is not None:
+        if "encoder" in options.sections and fast:
             passages = chunk_all(documents, encoder)
             with tqdm(total=rounds * 3, desc="encoder", unit="pass") as bar:
-                bench_encoder(passages, encoder, onnx_encoder, rounds, result, bar)
-        if "quality" in options.sections and onnx_encoder is not None:
+                bench_encoder(passages, encoder, fast, rounds, result, bar)
+        if "quality" in options.sections and fast:
             if (Path(options.eval_dir) / FLORES_SENTENCES).is_file():
-                bench_quality(Path(options.eval_dir), encoder, onnx_encoder, result, options.quick)
+                bench_quality(Path(options.eval_dir), encoder, fast, result, options.quick)
             else:
                 log(f"note: no evaluation data at {options.eval_dir}; the quality rows are left out")
         if "scale" in options.sections:
-            real, query_vectors = _real_vectors(documents, queries, options.eval_dir, encoder, onnx_encoder, options)
+            real, query_vectors = _real_vectors(documents, queries, options.eval_dir, encoder, fast, options)
             total = 20_000 if options.quick else options.scale_n
             bench_scale(real, query_vectors, total, result, log)
     finally:
@@ -843,12 +855,12 @@ def run(options: BenchOptions, log: Callable[[str], None] = print) -> BenchResul
     return result
 
 
-def _real_vectors(documents, queries, eval_dir: Path, encoder, onnx_encoder, options: BenchOptions):
+def _real_vectors(documents, queries, eval_dir: Path, encoder, fast: dict[str, object], options: BenchOptions):
     """Real vectors for the scale test to draw from (every distinct text of the evaluation sets as a
     passage, or the benchmark's passages and their sentences without them), and real query
-    vectors (KazQAD questions and headlines, or the benchmark's queries). The int8 encoder makes
-    them when it is prepared: it is 2-3 times faster and its vectors are as real."""
-    model = onnx_encoder or encoder
+    vectors (KazQAD questions and headlines, or the benchmark's queries). An int8 encoder makes
+    them when one is prepared: it is 2-3 times faster and its vectors are as real."""
+    model = next(iter(fast.values()), encoder)
     limit = 300 if options.quick else None
     texts, question_texts = scale_texts(Path(eval_dir), limit)
     if not texts:

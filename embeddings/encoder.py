@@ -179,14 +179,15 @@ class Encoder:
         return passage_vectors, sentence_vectors
 
 
-BACKENDS = ("torch", "onnx-int8")
+BACKENDS = ("torch", "onnx-int8", "openvino-int8")
 
 
 def load_encoder(model: str | None = None, backend: str | None = None, threads: int | None = None):
-    """The encoder the settings ask for: ``torch`` (sentence-transformers, float32; the default)
-    or ``onnx-int8`` (plain onnxruntime over the int8 model made by scripts/prepare_onnx.py).
+    """The encoder the settings ask for: ``torch`` (sentence-transformers, float32; the default),
+    ``onnx-int8`` (plain onnxruntime over the dynamic-int8 model made by scripts/prepare_onnx.py)
+    or ``openvino-int8`` (OpenVINO over the static-int8 model made by scripts/prepare_openvino.py).
 
-    For ``onnx-int8``, ``model`` is the prepared ONNX folder (default: the one made from the
+    For the int8 backends, ``model`` is the prepared folder (default: the one made from the
     default model).
     """
     backend = backend or "torch"
@@ -196,4 +197,8 @@ def load_encoder(model: str | None = None, backend: str | None = None, threads: 
         from embeddings.onnx_encoder import OnnxEncoder
 
         return OnnxEncoder(model, threads=threads)
+    if backend == "openvino-int8":
+        from embeddings.openvino_encoder import OpenVinoEncoder
+
+        return OpenVinoEncoder(model, threads=threads)
     raise ModelError(f"unknown EMBEDDING_BACKEND {backend!r}; choose from {', '.join(BACKENDS)}")

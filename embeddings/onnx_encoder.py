@@ -81,6 +81,48 @@ def is_prepared(out_dir: Path, source_dir: Path | None = None) -> bool:
     return source_dir is None or info.get("source_fingerprint") == source_fingerprint(source_dir)
 
 
+def export_float_onnx(source_dir: Path, path: Path) -> None:
+    """Trace the BertModel of ``source_dir`` to a float32 ONNX file whose output is the token
+    vectors (``last_hidden_state``): the first step of both int8 recipes (ONNX Runtime, OpenVINO).
+    Deterministic: the same folder gives the same bytes."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    import torch
+    from transformers import AutoModel
+
+    config = json.loads((Path(source_dir) / "config.json").read_text())
+    if config.get("model_type") != "bert":
+        raise ModelError(f"{source_dir}: the int8 export handles BERT models only, not {config.get('model_type')!r}")
+    model = AutoModel.from_pretrained(str(source_dir), attn_implementation="eager").eval()
+
+    class LastHidden(torch.nn.Module):
+        """Token vectors only: pooling happens in numpy, where sentence spans are known too."""
+
+        def __init__(self, bert: torch.nn.Module) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            token_type_ids = torch.zeros_like(input_ids)
+            return self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    dummy = torch.ones(2, 16, dtype=torch.long)
+    axes = {0: "batch", 1: "tokens"}
+    with torch.no_grad():
+        # The TorchScript exporter: deterministic, and its graph is one the optimizer can fuse.
+        torch.onnx.export(
+            LastHidden(model),
+            (dummy, torch.ones_like(dummy)),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
+            opset_version=17,
+            dynamo=False,
+        )
+
+
 def export_int8(
     source_dir: Path | None = None,
     out_dir: Path | None = None,
@@ -99,51 +141,18 @@ def export_int8(
     if not force and is_prepared(out_dir, source_dir):
         return False
     say = progress or (lambda step: None)
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     import onnx
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
-    from transformers import AutoModel
 
     config = json.loads((source_dir / "config.json").read_text())
-    if config.get("model_type") != "bert":
-        raise ModelError(f"{source_dir}: the ONNX export handles BERT models only, not {config.get('model_type')!r}")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out_dir.name + ".tmp-", dir=out_dir.parent))
     try:
         say("export")
-        model = AutoModel.from_pretrained(str(source_dir), attn_implementation="eager").eval()
-
-        class LastHidden(torch.nn.Module):
-            """Token vectors only: pooling happens in numpy, where sentence spans are known too."""
-
-            def __init__(self, bert: torch.nn.Module) -> None:
-                super().__init__()
-                self.bert = bert
-
-            def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-                token_type_ids = torch.zeros_like(input_ids)
-                return self.bert(
-                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-                ).last_hidden_state
-
-        dummy = torch.ones(2, 16, dtype=torch.long)
-        axes = {0: "batch", 1: "tokens"}
         float_path = tmp / "model_f32.onnx"
-        with torch.no_grad():
-            # The TorchScript exporter: deterministic, and its graph is one the optimizer can fuse.
-            torch.onnx.export(
-                LastHidden(model),
-                (dummy, torch.ones_like(dummy)),
-                str(float_path),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["last_hidden_state"],
-                dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
-                opset_version=17,
-                dynamo=False,
-            )
-        del model
+        export_float_onnx(source_dir, float_path)
         say("optimize")
         optimized = optimize_model(
             str(float_path),
@@ -194,46 +203,17 @@ def _ort_version() -> str:
     return onnxruntime.__version__
 
 
-class OnnxEncoder:
-    """The int8 ONNX model behind the :class:`embeddings.encoder.Encoder` interface.
+class TokenVectorEncoder:
+    """What the int8 encoders share (ONNX Runtime here, OpenVINO in embeddings.openvino_encoder):
+    the prepared folder's tokenizer and prompts, length-sorted batches, mean pooling and sentence
+    vectors in numpy, behind the :class:`embeddings.encoder.Encoder` interface. A subclass runs
+    the model: ``_run(ids, mask)`` returns the token vectors."""
 
-    ``threads`` sets ONNX Runtime's intra-op threads (default: every core). ``spin`` lets those
-    threads busy-wait between kernels: faster for one caller alone, but on 2 cores shared with
-    gunicorn's other threads and FAISS it steals the CPU they need, so it is off by default.
-    """
+    pad_to = 1  # batch widths are rounded up to a multiple of this many tokens
 
-    def __init__(self, model_dir: str | os.PathLike | None = None, threads: int | None = None, spin: bool = False):
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        import faiss
-        import onnxruntime as ort
+    def _load_folder(self, folder: Path, backend: str, fingerprint: str) -> None:
         from tokenizers import Tokenizer
 
-        folder = Path(model_dir or DEFAULT_ONNX_DIR)
-        if not is_prepared(folder):
-            raise ModelError(
-                f"the int8 ONNX model is not prepared at {folder}; run `make setup` or `python scripts/prepare_onnx.py`"
-            )
-        # As for the torch encoder: a single query's flat search gains nothing from FAISS threads,
-        # and their spinning slows the next encode on 2 cores. torch and FAISS share one OpenMP
-        # runtime, so the setting would also lower a torch encoder's threads in the same process
-        # (the benchmark holds both): give torch its count back.
-        torch = sys.modules.get("torch")
-        torch_threads = torch.get_num_threads() if torch is not None else None
-        faiss.omp_set_num_threads(1)
-        if torch is not None and torch_threads:
-            torch.set_num_threads(torch_threads)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(folder / ONNX_FILE), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception kinds; the user needs one message
-            raise ModelError(f"cannot load the ONNX model {folder / ONNX_FILE}: {exc}") from exc
-        self.input_names = {i.name for i in self.session.get_inputs()}
         st_config = json.loads((folder / "config_sentence_transformers.json").read_text())
         prompts = st_config.get("prompts") or {}
         self.query_prompt = prompts.get("query", "")
@@ -247,16 +227,29 @@ class OnnxEncoder:
         if self.pad_id is None:
             self.pad_id = 0
         self.on_encode: Callable[[str, float], None] | None = None
-        info = json.loads((folder / EXPORT_INFO).read_text())
+        default = folder.resolve().name.startswith(DEFAULT_MODEL_DIR.name + "-")
         self.identity = ModelIdentity(
-            name=("multilingual-e5-small" if folder.resolve() == DEFAULT_ONNX_DIR.resolve() else folder.name)
-            + " (onnx-int8)",
-            # The file's own hash: int8 vectors differ from float32 ones, so the two never share an index.
-            fingerprint="onnx-int8:" + info["onnx_sha256"],
+            name=(DEFAULT_MODEL_DIR.name if default else folder.name) + f" ({backend})",
+            # The files' own hash: int8 vectors differ from float32 ones, so the two never share an index.
+            fingerprint=f"{backend}:{fingerprint}",
             dimension=dimension,
             prompts={"query": self.query_prompt, "passage": self.passage_prompt},
             max_seq_length=max_seq_length,
         )
+
+    @staticmethod
+    def _keep_faiss_off_torch() -> None:
+        """As for the torch encoder: a single query's flat search gains nothing from FAISS threads,
+        and their spinning slows the next encode on 2 cores. torch and FAISS share one OpenMP
+        runtime, so the setting would also lower a torch encoder's threads in the same process
+        (the benchmark holds both): give torch its count back."""
+        import faiss
+
+        torch = sys.modules.get("torch")
+        torch_threads = torch.get_num_threads() if torch is not None else None
+        faiss.omp_set_num_threads(1)
+        if torch is not None and torch_threads:
+            torch.set_num_threads(torch_threads)
 
     # -- the Encoder interface -------------------------------------------------------------------
 
@@ -315,7 +308,7 @@ class OnnxEncoder:
         order = np.argsort(lengths, kind="stable")
         for lo in range(0, len(order), batch_size):
             rows = order[lo : lo + batch_size]
-            width = int(lengths[rows].max())
+            width = -(-int(lengths[rows].max()) // self.pad_to) * self.pad_to
             ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
             for j, row in enumerate(rows):
@@ -323,6 +316,43 @@ class OnnxEncoder:
                 ids[j, :n] = encodings[row].ids
                 mask[j, :n] = 1
             yield rows, ids, mask
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class OnnxEncoder(TokenVectorEncoder):
+    """The int8 ONNX model behind the :class:`embeddings.encoder.Encoder` interface.
+
+    ``threads`` sets ONNX Runtime's intra-op threads (default: every core). ``spin`` lets those
+    threads busy-wait between kernels: faster for one caller alone, but on 2 cores shared with
+    gunicorn's other threads and FAISS it steals the CPU they need, so it is off by default.
+    """
+
+    def __init__(self, model_dir: str | os.PathLike | None = None, threads: int | None = None, spin: bool = False):
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import onnxruntime as ort
+
+        folder = Path(model_dir or DEFAULT_ONNX_DIR)
+        if not is_prepared(folder):
+            raise ModelError(
+                f"the int8 ONNX model is not prepared at {folder}; run `make setup` or `python scripts/prepare_onnx.py`"
+            )
+        self._keep_faiss_off_torch()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(folder / ONNX_FILE), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception kinds; the user needs one message
+            raise ModelError(f"cannot load the ONNX model {folder / ONNX_FILE}: {exc}") from exc
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        info = json.loads((folder / EXPORT_INFO).read_text())
+        self._load_folder(folder, "onnx-int8", info["onnx_sha256"])
 
     def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feed = {"input_ids": ids, "attention_mask": mask}

@@ -23,12 +23,16 @@ ROWS = [
     "memory (index)",
     "build time",
 ]
-ONNX_ROWS = ["passages/s onnx-int8 ÷ torch float32 (bare)", "build (onnx-int8) ÷ bare encode (torch float32)"]
+INT8_ROWS = [
+    "passages/s {} ÷ torch float32 (bare)",
+    "build ({}) ÷ bare encode (torch float32)",
+    "Searcher.search ({}) median ÷ bare encode",
+]
 PEER_ROWS = ["build (torch) ÷ txtai build", "query (torch, in-process) ÷ txtai search"]
 
 
 def test_bench_quick_prints_every_row(tmp_path):
-    from embeddings.onnx_encoder import DEFAULT_ONNX_DIR, is_prepared
+    from embeddings import onnx_encoder, openvino_encoder
 
     out = tmp_path / "bench.json"
     proc = subprocess.run(
@@ -40,8 +44,10 @@ def test_bench_quick_prints_every_row(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     expected = list(ROWS)
-    if is_prepared(DEFAULT_ONNX_DIR):
-        expected += ONNX_ROWS
+    if onnx_encoder.is_prepared(onnx_encoder.DEFAULT_ONNX_DIR):
+        expected += [row.format("onnx-int8") for row in INT8_ROWS]
+    if openvino_encoder.is_prepared(openvino_encoder.DEFAULT_OPENVINO_DIR):
+        expected += [row.format("openvino-int8") for row in INT8_ROWS]
     try:
         import txtai  # noqa: F401
 

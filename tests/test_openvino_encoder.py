@@ -1,0 +1,101 @@
+"""The static-int8 OpenVINO encoder: float32-close vectors, its own identity, a deterministic recipe."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from embeddings.encoder import ModelError, load_encoder
+from embeddings.index import Index, IndexDirError, build
+from embeddings.openvino_encoder import DEFAULT_OPENVINO_DIR, EXPORT_INFO, OpenVinoEncoder, export_int8, is_prepared
+from tests.conftest import ROOT, SEEDS
+
+pytest.importorskip("openvino")
+
+QUERIES = [
+    "Лукашенко Қазақстанмен сауда туралы",
+    "торговля Беларуси с Казахстаном",
+    "trade between Belarus and Kazakhstan",
+]
+PASSAGE = "Президент Беларуси прибыл в Астану. Стороны обсудили торговлю. Объём торговли вырос на треть."
+SPANS = [(0, 34), (35, 59), (60, len(PASSAGE))]
+
+
+@pytest.fixture(scope="module")
+def openvino_encoder() -> OpenVinoEncoder:
+    if not is_prepared(DEFAULT_OPENVINO_DIR):
+        pytest.skip(f"no int8 OpenVINO model at {DEFAULT_OPENVINO_DIR}: run `make setup`")
+    return OpenVinoEncoder()
+
+
+def test_identity_is_its_own_with_the_same_shape_and_prompts(openvino_encoder, encoder):
+    ours, theirs = openvino_encoder.identity, encoder.identity
+    assert ours.fingerprint.startswith("openvino-int8:") and ours.fingerprint != theirs.fingerprint
+    assert ours.name == "multilingual-e5-small (openvino-int8)"
+    assert (ours.dimension, ours.prompts, ours.max_seq_length) == (
+        theirs.dimension,
+        theirs.prompts,
+        theirs.max_seq_length,
+    )
+
+
+def test_vectors_are_close_to_float32_at_every_padded_width(openvino_encoder, encoder):
+    # Widths around multiples of the padding (16 tokens), where bf16 arithmetic once went wrong.
+    words = sorted(SEEDS.glob("000_*.txt"))[0].read_text().split()
+    texts = QUERIES + [" ".join(words[:n]) for n in (5, 9, 10, 11, 20, 21, 22, 40, 80)]
+    ours = openvino_encoder.encode_queries(texts, batch_size=1)
+    theirs = encoder.encode_queries(texts)
+    assert ours.dtype == np.float32 and np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-5)
+    assert (ours * theirs).sum(axis=1).min() > 0.99
+    together = openvino_encoder.encode_queries(texts, batch_size=16)  # padding neighbours change nothing much
+    assert (together * ours).sum(axis=1).min() > 0.995
+
+
+def test_passages_and_sentence_vectors_match_the_float32_encoder(openvino_encoder, encoder):
+    texts = [PASSAGE, "Қысқа мәтін."]
+    spans = [SPANS, [(0, 12)]]
+    vectors, sentences = openvino_encoder.encode_passages(texts, spans)
+    ref_vectors, ref_sentences = encoder.encode_passages(texts, spans)
+    assert (vectors * ref_vectors).sum(axis=1).min() > 0.99
+    for ours, theirs, span in zip(sentences, ref_sentences, spans, strict=True):
+        assert ours.shape == (len(span), encoder.identity.dimension)
+        assert (ours * theirs).sum(axis=1).min() > 0.98
+    query = openvino_encoder.encode_queries(["объём торговли"])[0]
+    assert int(np.argmax(sentences[0] @ query)) == int(np.argmax(ref_sentences[0] @ query))
+
+
+def test_an_index_built_with_it_is_refused_by_another_backend(openvino_encoder, encoder, tmp_path):
+    from embeddings.corpus import make_document
+
+    build([make_document("d1", PASSAGE, lang="ru")], tmp_path / "index", openvino_encoder)
+    Index(tmp_path / "index", openvino_encoder.identity).close()
+    with pytest.raises(IndexDirError, match="openvino-int8"):
+        Index(tmp_path / "index", encoder.identity)
+
+
+def test_load_encoder_picks_it_and_an_unprepared_folder_is_refused(openvino_encoder, tmp_path):
+    assert isinstance(load_encoder(backend="openvino-int8"), OpenVinoEncoder)
+    with pytest.raises(ModelError, match="prepare_openvino"):
+        OpenVinoEncoder(tmp_path)
+    with pytest.raises(ModelError, match="no model"):
+        export_int8(tmp_path / "nothing", tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_the_recipe_is_deterministic_and_idempotent(tmp_path):
+    if not is_prepared(DEFAULT_OPENVINO_DIR):
+        pytest.skip("no prepared OpenVINO model to compare with")
+    # A fresh process, as at set-up: OpenVINO names unnamed nodes from a per-process counter, so
+    # models made earlier in the same process would change the names in the file.
+    command = [sys.executable, "scripts/prepare_openvino.py", "--out", str(tmp_path / "again")]
+    made = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0 and "written to" in made.stdout, made.stderr[-2000:]
+    ours = json.loads((tmp_path / "again" / EXPORT_INFO).read_text())
+    theirs = json.loads((DEFAULT_OPENVINO_DIR / EXPORT_INFO).read_text())
+    assert (ours["xml_sha256"], ours["bin_sha256"]) == (theirs["xml_sha256"], theirs["bin_sha256"])
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "already prepared" in again.stdout
