@@ -826,7 +826,7 @@ def run(options: BenchOptions, log: Callable[[str], None] = print) -> BenchResul
 
                 result.details["profile_build"] = profile(lambda: build(documents, workdir / "profile", encoder))
         if "query" in options.sections:
-            n = rounds * (3 + len(fast) + (txtai_factory is not None))
+            n = rounds * (4 + len(fast) + (txtai_factory is not None))
             with tqdm(total=n, desc="query", unit="block") as bar:
                 bench_query(documents, queries, encoder, fast, txtai_factory, workdir, rounds, result, bar)
             if options.profile:
@@ -838,7 +838,7 @@ def run(options: BenchOptions, log: Callable[[str], None] = print) -> BenchResul
                 searcher.index.close()
         if "encoder" in options.sections and fast:
             passages = chunk_all(documents, encoder)
-            with tqdm(total=rounds * 3, desc="encoder", unit="pass") as bar:
+            with tqdm(total=rounds * (2 + len(fast)), desc="encoder", unit="pass") as bar:
                 bench_encoder(passages, encoder, fast, rounds, result, bar)
         if "quality" in options.sections and fast:
             if (Path(options.eval_dir) / FLORES_SENTENCES).is_file():
