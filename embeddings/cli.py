@@ -48,3 +48,28 @@ def open_searcher(
     encoder = make_encoder(engine, model or settings.model, ray_address, settings.backend)
     index = Index(index_dir or settings.index_dir, encoder.identity, settings.ef_search)
     return Searcher(index, encoder)
+
+
+def prepare_int8_main(description: str, label: str, default_out: Path, export: Callable[..., bool]) -> int:
+    """The body of scripts/prepare_onnx.py and scripts/prepare_openvino.py: make an int8 model
+    folder from a model folder, idempotently, with a progress bar over the recipe's steps."""
+    import argparse
+    import time
+
+    from tqdm import tqdm
+
+    from embeddings.encoder import DEFAULT_MODEL_DIR
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--source", type=Path, default=DEFAULT_MODEL_DIR, help="model folder (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=default_out, help="output folder (default: %(default)s)")
+    parser.add_argument("--force", action="store_true", help="export again even if the folder is up to date")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    with tqdm(desc=label, unit="step") as bar:
+        made = export(args.source, args.out, force=args.force, progress=bar.set_postfix_str)
+    if made:
+        print(f"{label} model written to {args.out} in {time.perf_counter() - started:.1f} s")
+    else:
+        print(f"{label} model already prepared at {args.out}")
+    return 0

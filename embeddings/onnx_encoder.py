@@ -66,19 +66,27 @@ def source_fingerprint(source_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def is_prepared(out_dir: Path, source_dir: Path | None = None) -> bool:
-    """The folder is complete, made by this recipe, and (when given) from this source folder."""
+def folder_is_prepared(
+    out_dir: Path, source_dir: Path | None, info_name: str, model_files: tuple[str, ...], recipe_version: int
+) -> bool:
+    """A prepared int8 folder is complete, made by the current recipe, and (when ``source_dir`` is
+    given) from that source folder: the test behind both int8 backends' ``is_prepared``."""
     out_dir = Path(out_dir)
-    info_path = out_dir / EXPORT_INFO
-    if not info_path.is_file() or not all((out_dir / name).is_file() for name in (ONNX_FILE, *COPIED)):
+    info_path = out_dir / info_name
+    if not info_path.is_file() or not all((out_dir / name).is_file() for name in (*model_files, *COPIED)):
         return False
     try:
         info = json.loads(info_path.read_text())
     except (OSError, ValueError):
         return False
-    if info.get("recipe_version") != RECIPE_VERSION:
+    if info.get("recipe_version") != recipe_version:
         return False
     return source_dir is None or info.get("source_fingerprint") == source_fingerprint(source_dir)
+
+
+def is_prepared(out_dir: Path, source_dir: Path | None = None) -> bool:
+    """The int8 ONNX folder is complete, made by this recipe, and (when given) from this source folder."""
+    return folder_is_prepared(out_dir, source_dir, EXPORT_INFO, (ONNX_FILE,), RECIPE_VERSION)
 
 
 def export_float_onnx(source_dir: Path, path: Path) -> None:

@@ -36,7 +36,14 @@ from pathlib import Path
 import numpy as np
 
 from embeddings.encoder import DEFAULT_MODEL_DIR, ModelError
-from embeddings.onnx_encoder import COPIED, TokenVectorEncoder, _file_sha256, export_float_onnx, source_fingerprint
+from embeddings.onnx_encoder import (
+    COPIED,
+    TokenVectorEncoder,
+    _file_sha256,
+    export_float_onnx,
+    folder_is_prepared,
+    source_fingerprint,
+)
 
 DEFAULT_OPENVINO_DIR = DEFAULT_MODEL_DIR.parent / "multilingual-e5-small-openvino-int8"
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -48,18 +55,8 @@ SMOOTH_QUANT_ALPHA = 0.95  # NNCF's default for transformers' MatMuls
 
 
 def is_prepared(out_dir: Path, source_dir: Path | None = None) -> bool:
-    """The folder is complete, made by this recipe, and (when given) from this source folder."""
-    out_dir = Path(out_dir)
-    info_path = out_dir / EXPORT_INFO
-    if not info_path.is_file() or not all((out_dir / name).is_file() for name in (XML, BIN, *COPIED)):
-        return False
-    try:
-        info = json.loads(info_path.read_text())
-    except (OSError, ValueError):
-        return False
-    if info.get("recipe_version") != RECIPE_VERSION:
-        return False
-    return source_dir is None or info.get("source_fingerprint") == source_fingerprint(source_dir)
+    """The OpenVINO folder is complete, made by this recipe, and (when given) from this source folder."""
+    return folder_is_prepared(out_dir, source_dir, EXPORT_INFO, (XML, BIN), RECIPE_VERSION)
 
 
 def calibration_texts(source_dir: Path) -> list[str]:

@@ -13,16 +13,9 @@ from embeddings.encoder import ModelError, load_encoder
 from embeddings.index import Index, IndexDirError, build
 from embeddings.openvino_encoder import DEFAULT_OPENVINO_DIR, EXPORT_INFO, OpenVinoEncoder, export_int8, is_prepared
 from tests.conftest import ROOT, SEEDS
+from tests.test_onnx_encoder import PASSAGE, QUERIES, SPANS
 
 pytest.importorskip("openvino")
-
-QUERIES = [
-    "Лукашенко Қазақстанмен сауда туралы",
-    "торговля Беларуси с Казахстаном",
-    "trade between Belarus and Kazakhstan",
-]
-PASSAGE = "Президент Беларуси прибыл в Астану. Стороны обсудили торговлю. Объём торговли вырос на треть."
-SPANS = [(0, 34), (35, 59), (60, len(PASSAGE))]
 
 
 @pytest.fixture(scope="module")
