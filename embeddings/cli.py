@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from embeddings.config import Settings, SettingsError
@@ -53,7 +54,6 @@ def open_searcher(
 def prepare_int8_main(description: str, label: str, default_out: Path, export: Callable[..., bool]) -> int:
     """The body of scripts/prepare_onnx.py and scripts/prepare_openvino.py: make an int8 model
     folder from a model folder, idempotently, with a progress bar over the recipe's steps."""
-    import argparse
     import time
 
     from tqdm import tqdm
@@ -73,3 +73,51 @@ def prepare_int8_main(description: str, label: str, default_out: Path, export: C
     else:
         print(f"{label} model already prepared at {args.out}")
     return 0
+
+
+def write_jsonl(path: Path, rows: Iterable[dict]) -> int:
+    """Write ``rows`` as JSON lines to ``path`` through a temporary file renamed into place, so a
+    failed run never leaves a half-written output that looks complete; returns the row count."""
+    import orjson
+
+    tmp = path.with_name(path.name + ".tmp")
+    count = 0
+    with tmp.open("wb") as out:
+        for row in rows:
+            out.write(orjson.dumps(row) + b"\n")
+            count += 1
+    tmp.replace(path)
+    return count
+
+
+def add_margin_job_arguments(parser: argparse.ArgumentParser, settings: Settings) -> None:
+    """--index, --neighbours and --model: what scripts/related.py and scripts/near_duplicates.py share."""
+    from embeddings.alignment import DEFAULT_NEIGHBOURS
+
+    parser.add_argument(
+        "--index", type=Path, default=settings.index_dir, help="index directory (default: INDEX_DIR or %(default)s)"
+    )
+    parser.add_argument(
+        "--neighbours",
+        type=int,
+        default=DEFAULT_NEIGHBOURS,
+        help="k of the margin's neighbourhoods (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--model",
+        default=settings.model,
+        help="embedding model the index was built with (default: EMBEDDING_MODEL or the prepared default)",
+    )
+
+
+def open_margin_job_index(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> Index:
+    """Check a margin job's --neighbours and --out, then open its index. The model is loaded only
+    for its identity: the vectors are in the index."""
+    from embeddings.encoder import load_encoder
+
+    if args.neighbours < 1:
+        parser.error("--neighbours must be at least 1")
+    if not args.out.parent.is_dir():
+        raise OSError(f"{args.out.parent}: no such folder for --out")
+    encoder = load_encoder(args.model, settings.backend)
+    return Index(args.index, encoder.identity)

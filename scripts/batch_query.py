@@ -6,11 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import orjson
 from tqdm import tqdm
 
 from embeddings.batch import read_queries, run_batch
-from embeddings.cli import open_searcher, run
+from embeddings.cli import open_searcher, run, write_jsonl
 from embeddings.corpus import CorpusReport
 from embeddings.ray_engine import add_engine_arguments
 from embeddings.search import DEFAULT_MODE, MAX_K, MODES
@@ -41,11 +40,10 @@ def main() -> int:
     for problem in report.problems:
         print(f"warning: {problem}", file=sys.stderr)
     searcher = open_searcher(args.index, args.model, args.engine, args.ray_address)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    with tmp.open("wb") as out, tqdm(total=len(queries), unit="query", desc="searching", file=sys.stderr) as bar:
-        for row in run_batch(searcher, queries, args.k, args.batch_size, progress=bar.update, mode=args.mode):
-            out.write(orjson.dumps(row) + b"\n")
-    tmp.replace(args.out)  # a failed run never leaves a half-written output that looks complete
+    with tqdm(total=len(queries), unit="query", desc="searching", file=sys.stderr) as bar:
+        write_jsonl(
+            args.out, run_batch(searcher, queries, args.k, args.batch_size, progress=bar.update, mode=args.mode)
+        )
     print(f"answered {len(queries)} queries into {args.out}; {len(report.problems)} line(s) skipped")
     return 1 if not queries and report.problems else 0
 

@@ -12,23 +12,18 @@ import sys
 import time
 from pathlib import Path
 
-import orjson
 from tqdm import tqdm
 
-from embeddings.alignment import DEFAULT_NEIGHBOURS, align_documents, align_passages
-from embeddings.cli import run
+from embeddings.alignment import align_documents, align_passages
+from embeddings.cli import add_margin_job_arguments, open_margin_job_index, run, write_jsonl
 from embeddings.config import Settings
-from embeddings.encoder import load_encoder
-from embeddings.index import Index
 from embeddings.search import check_languages
 
 
 def main() -> int:
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--index", type=Path, default=settings.index_dir, help="index directory (default: INDEX_DIR or %(default)s)"
-    )
+    add_margin_job_arguments(parser, settings)
     parser.add_argument("--from", dest="source", required=True, help="source language code (kk, ru, en, other)")
     parser.add_argument("--to", dest="target", required=True, help="target language code (kk, ru, en, other)")
     parser.add_argument(
@@ -39,27 +34,10 @@ def main() -> int:
         "--threshold", type=float, help="keep only pairs with at least this margin (default: keep every best pair)"
     )
     parser.add_argument("--mutual", action="store_true", help="keep only pairs that pick each other")
-    parser.add_argument(
-        "--neighbours",
-        type=int,
-        default=DEFAULT_NEIGHBOURS,
-        help="k of the margin's neighbourhoods (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--model",
-        default=settings.model,
-        help="embedding model the index was built with (default: EMBEDDING_MODEL or the prepared default)",
-    )
     args = parser.parse_args()
     check_languages([args.source, args.target])  # a clear message before the model loads
-    if args.neighbours < 1:
-        parser.error("--neighbours must be at least 1")
-    if not args.out.parent.is_dir():
-        raise OSError(f"{args.out.parent}: no such folder for --out")
-
     started = time.perf_counter()
-    encoder = load_encoder(args.model, settings.backend)  # only for the model's identity: the vectors are in the index
-    index = Index(args.index, encoder.identity)
+    index = open_margin_job_index(parser, args, settings)
     align = align_documents if args.level == "document" else align_passages
     with tqdm(unit=args.level, desc="neighbours", file=sys.stderr) as bar:
         pairs = align(
@@ -72,11 +50,7 @@ def main() -> int:
             progress=bar.update,
             on_total=lambda n: setattr(bar, "total", n),
         )
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    with tmp.open("wb") as out:
-        for pair in pairs:
-            out.write(orjson.dumps(pair.as_dict()) + b"\n")
-    tmp.replace(args.out)  # a failed run never leaves a half-written output that looks complete
+    write_jsonl(args.out, (pair.as_dict() for pair in pairs))
     print(
         f"aligned {len(pairs)} {args.source}→{args.target} {args.level} pairs into {args.out} "
         f"in {time.perf_counter() - started:.1f} s"
