@@ -10,8 +10,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,23 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "multili
 
 class ModelError(RuntimeError):
     """The model cannot be loaded."""
+
+
+@contextmanager
+def staged_folder(out_dir: Path) -> Iterator[Path]:
+    """A temporary folder beside ``out_dir`` that replaces it when the block ends without error and
+    is removed otherwise: every model folder is made through it, so an interrupted run never
+    leaves one that looks complete."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=out_dir.name + ".tmp-", dir=out_dir.parent))
+    try:
+        yield tmp
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 @dataclass(frozen=True)

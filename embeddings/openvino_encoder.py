@@ -28,14 +28,13 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from embeddings.encoder import DEFAULT_MODEL_DIR, ModelError
+from embeddings.encoder import DEFAULT_MODEL_DIR, ModelError, staged_folder
 from embeddings.onnx_encoder import (
     COPIED,
     TokenVectorEncoder,
@@ -95,9 +94,7 @@ def export_int8(
     import openvino as ov
     from tokenizers import Tokenizer
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=out_dir.name + ".tmp-", dir=out_dir.parent))
-    try:
+    with staged_folder(out_dir) as tmp:
         say("export")
         float_path = tmp / "model_f32.onnx"
         export_float_onnx(source_dir, float_path)
@@ -137,12 +134,6 @@ def export_int8(
             "versions": {"openvino": ov.__version__, "nncf": nncf.__version__},
         }
         (tmp / EXPORT_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return True
 
 
