@@ -774,29 +774,22 @@ def profile(fn: Callable[[], object], top: int = 15) -> str:
 
 def run(options: BenchOptions, log: Callable[[str], None] = print) -> BenchResult:
     """Run the chosen sections and return every figure."""
-    from embeddings import onnx_encoder, openvino_encoder
-    from embeddings.encoder import DEFAULT_MODEL_DIR, Encoder
+    from embeddings.encoders import BACKENDS, DEFAULT_MODEL_DIR, backend_module, load_encoder
 
     result = BenchResult()
     rounds = 2 if options.quick else options.rounds
     load_before = os.getloadavg()
     result.details["machine"] = {"cpus": os.cpu_count(), "loadavg_at_start": [round(x, 2) for x in load_before]}
-    encoder = Encoder(options.model)
-    fast: dict[str, object] = {}  # the int8 backends that are prepared, by EMBEDDING_BACKEND name
-    for label, module, folder, make, script in (
-        ("onnx-int8", onnx_encoder, onnx_encoder.DEFAULT_ONNX_DIR, onnx_encoder.OnnxEncoder, "prepare_onnx"),
-        (
-            "openvino-int8",
-            openvino_encoder,
-            openvino_encoder.DEFAULT_OPENVINO_DIR,
-            openvino_encoder.OpenVinoEncoder,
-            "prepare_openvino",
-        ),
-    ):
-        if module.is_prepared(folder):
-            fast[label] = make(folder)
+    encoder = load_encoder(options.model, "torch")
+    fast: dict[str, object] = {}  # the other backends that are prepared, by EMBEDDING_BACKEND name
+    for label in BACKENDS:
+        folder = backend_module(label).DEFAULT_DIR
+        if label == "torch":
+            continue
+        if backend_module(label).is_complete(folder):
+            fast[label] = load_encoder(None, label)
         else:
-            log(f"note: no {label} model at {folder} (scripts/{script}.py makes it); its rows are left out")
+            log(f"note: no {label} model at {folder} (`make setup` makes it); its rows are left out")
     try:
         import txtai  # noqa: F401
 

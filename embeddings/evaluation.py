@@ -28,7 +28,7 @@ import numpy as np
 import orjson
 
 from embeddings.corpus import CorpusError, Document, make_document
-from embeddings.index import Index, build
+from embeddings.index import build
 from embeddings.search import MAX_K, MODES, Searcher
 from embeddings.text import normalize
 
@@ -109,7 +109,7 @@ def _safe_id(raw: str) -> str:
 
 def _build_index(documents: list[Document], where: Path, encoder, progress: Progress) -> Searcher:
     build(documents, where, encoder, progress=progress.update, on_total=progress.add_total)
-    return Searcher(Index(where, encoder.identity), encoder)
+    return Searcher.open(where, encoder)
 
 
 def _encode_queries(encoder, texts: Sequence[str], progress: Progress) -> np.ndarray:

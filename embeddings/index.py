@@ -31,7 +31,7 @@ from embeddings import lexical
 from embeddings import store as store_mod
 from embeddings.chunking import ChunkerSettings, Passage, chunk_document
 from embeddings.corpus import Document
-from embeddings.encoder import Encoder, ModelIdentity
+from embeddings.encoders import Encoder, ModelIdentity
 from embeddings.vector_index import (
     AUTO,
     DEFAULT_EF_SEARCH,

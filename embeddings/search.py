@@ -11,15 +11,17 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from embeddings import lexical
-from embeddings.encoder import Encoder
+from embeddings.config import Settings
+from embeddings.encoders import Encoder, load_encoder
 from embeddings.index import Index
 from embeddings.store import PassageRow
 from embeddings.text import LANGUAGES, detect_language, normalize
-from embeddings.vector_index import check_ef_search
+from embeddings.vector_index import DEFAULT_EF_SEARCH, check_ef_search
 
 MAX_K = 100
 MAX_QUERY_CHARS = 2000
@@ -143,6 +145,24 @@ class Searcher:
     def __init__(self, index: Index, encoder: Encoder) -> None:
         self.index = index
         self.encoder = encoder
+
+    @classmethod
+    def open(cls, index_dir: Path, encoder: Encoder, ef_search: int = DEFAULT_EF_SEARCH) -> Searcher:
+        """A searcher over the index at ``index_dir``, which must have been built by ``encoder``'s model."""
+        return cls(Index(index_dir, encoder.identity, ef_search), encoder)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        index_dir: Path | None = None,
+        model: str | None = None,
+        engine: str = "local",
+        ray_address: str | None = None,
+    ) -> Searcher:
+        """The model and index the settings name (the service, the scripts); arguments override them."""
+        encoder = load_encoder(model or settings.model, settings.backend, engine=engine, ray_address=ray_address)
+        return cls.open(index_dir or settings.index_dir, encoder, settings.ef_search)
 
     def search(
         self,

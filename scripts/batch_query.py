@@ -9,10 +9,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from embeddings.batch import read_queries, run_batch
-from embeddings.cli import open_searcher, run, write_jsonl
+from embeddings.cli import add_engine_arguments, run, write_jsonl
+from embeddings.config import Settings
 from embeddings.corpus import CorpusReport
-from embeddings.ray_engine import add_engine_arguments
-from embeddings.search import DEFAULT_MODE, MAX_K, MODES
+from embeddings.search import DEFAULT_MODE, MAX_K, MODES, Searcher
 
 
 def main() -> int:
@@ -39,7 +39,7 @@ def main() -> int:
     queries = read_queries(args.infile, report)
     for problem in report.problems:
         print(f"warning: {problem}", file=sys.stderr)
-    searcher = open_searcher(args.index, args.model, args.engine, args.ray_address)
+    searcher = Searcher.from_settings(Settings.from_env(), args.index, args.model, args.engine, args.ray_address)
     with tqdm(total=len(queries), unit="query", desc="searching", file=sys.stderr) as bar:
         write_jsonl(
             args.out, run_batch(searcher, queries, args.k, args.batch_size, progress=bar.update, mode=args.mode)

@@ -11,10 +11,10 @@ from tqdm import tqdm
 
 from embeddings import index
 from embeddings.chunking import ChunkerSettings
-from embeddings.cli import run
+from embeddings.cli import add_engine_arguments, run
 from embeddings.config import Settings
 from embeddings.corpus import CorpusReport, read_corpus
-from embeddings.ray_engine import add_engine_arguments, make_encoder
+from embeddings.encoders import load_encoder
 from embeddings.vector_index import AUTO, KINDS, kinds_help
 
 
@@ -64,7 +64,7 @@ def main() -> int:
 
     report = CorpusReport()
     documents = read_corpus(args.corpus, report)  # fails now on a missing path
-    encoder = make_encoder(args.engine, args.model, args.ray_address, settings.backend)
+    encoder = load_encoder(args.model, settings.backend, engine=args.engine, ray_address=args.ray_address)
     started = time.perf_counter()
     try:
         with tqdm(unit="passage", desc="encoding", file=sys.stderr) as bar:

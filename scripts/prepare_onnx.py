@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from embeddings.cli import prepare_int8_main, run
-from embeddings.onnx_encoder import DEFAULT_ONNX_DIR, export_int8
+from embeddings.encoders.onnx import DEFAULT_DIR
+from embeddings.prepare.onnx_int8 import export_int8
 
 if __name__ == "__main__":
-    run(lambda: prepare_int8_main(__doc__, "int8 ONNX", DEFAULT_ONNX_DIR, export_int8))
+    run(lambda: prepare_int8_main(__doc__, "int8 ONNX", DEFAULT_DIR, export_int8))

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import orjson
 
-from embeddings.cli import open_searcher, run
-from embeddings.search import DEFAULT_MODE, MAX_K, MODES
+from embeddings.cli import run
+from embeddings.config import Settings
+from embeddings.search import DEFAULT_MODE, MAX_K, MODES, Searcher
 
 
 def main() -> int:
@@ -27,7 +28,7 @@ def main() -> int:
     parser.add_argument("--model", help="embedding model (default: EMBEDDING_MODEL or the prepared default)")
     args = parser.parse_args()
     split = lambda value: [x.strip() for x in value.split(",") if x.strip()] if value else None  # noqa: E731
-    searcher = open_searcher(args.index, args.model)
+    searcher = Searcher.from_settings(Settings.from_env(), args.index, args.model)
     response = searcher.search(args.query, args.k, split(args.lang), split(args.documents), args.min_score, args.mode)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(response.as_dict(), option=orjson.OPT_INDENT_2) + b"\n")

@@ -30,13 +30,11 @@ def create_app(searcher: Searcher | None = None, settings: Settings | None = Non
     app.config["MAX_CONTENT_LENGTH"] = DOCUMENT_BODY_LIMIT
     app.config["API_KEY"] = load_api_key()
     if searcher is None:
-        from embeddings.encoder import ModelError, load_encoder
-        from embeddings.index import Index, IndexDirError
+        from embeddings.encoders import ModelError
+        from embeddings.index import IndexDirError
 
         try:
-            settings = settings or Settings.from_env()
-            encoder = load_encoder(settings.model, settings.backend)
-            searcher = Searcher(Index(settings.index_dir, encoder.identity, settings.ef_search), encoder)
+            searcher = Searcher.from_settings(settings or Settings.from_env())
         except (IndexDirError, ModelError, SettingsError) as exc:
             raise StartupError(f"error: {exc}") from None
     searcher.encoder.on_encode = observability.observe_encode

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from embeddings.corpus import read_corpus
-from embeddings.encoder import Encoder
-from embeddings.index import Index, build
+from embeddings.encoders import Encoder, load_encoder
+from embeddings.index import build
 from embeddings.search import Searcher
 from service.process import ServerProcess
 
@@ -20,7 +20,7 @@ EVAL_DIR = ROOT.parent / "shared" / "eval"
 
 @pytest.fixture(scope="session")
 def encoder() -> Encoder:
-    return Encoder()
+    return load_encoder()
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +33,7 @@ def seed_index_dir(tmp_path_factory, encoder) -> Path:
 
 @pytest.fixture(scope="session")
 def searcher(seed_index_dir, encoder) -> Searcher:
-    return Searcher(Index(seed_index_dir, encoder.identity), encoder)
+    return Searcher.open(seed_index_dir, encoder)
 
 
 @pytest.fixture

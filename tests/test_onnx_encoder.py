@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from embeddings.config import Settings
-from embeddings.encoder import ModelError, load_encoder
+from embeddings.encoders import ModelError, load_encoder
+from embeddings.encoders.onnx import DEFAULT_DIR, EXPORT_INFO, OnnxEncoder, is_complete
 from embeddings.index import Index, IndexDirError, build
-from embeddings.onnx_encoder import DEFAULT_ONNX_DIR, EXPORT_INFO, OnnxEncoder, export_int8, is_prepared
+from embeddings.prepare.onnx_int8 import export_int8
 
 pytest.importorskip("onnxruntime")
 
@@ -25,8 +26,8 @@ SPANS = [(0, 34), (35, 59), (60, len(PASSAGE))]
 
 @pytest.fixture(scope="module")
 def onnx_encoder() -> OnnxEncoder:
-    if not is_prepared(DEFAULT_ONNX_DIR):
-        pytest.skip(f"no int8 ONNX model at {DEFAULT_ONNX_DIR}: run `make setup` (scripts/prepare_onnx.py)")
+    if not is_complete(DEFAULT_DIR):
+        pytest.skip(f"no int8 ONNX model at {DEFAULT_DIR}: run `make setup` (scripts/prepare_onnx.py)")
     return OnnxEncoder()
 
 
@@ -39,7 +40,7 @@ def test_identity_differs_from_float32_but_shape_and_prompts_match(onnx_encoder,
         theirs.prompts,
         theirs.max_seq_length,
     )
-    info = json.loads((DEFAULT_ONNX_DIR / EXPORT_INFO).read_text())
+    info = json.loads((DEFAULT_DIR / EXPORT_INFO).read_text())
     assert info["fused_operators"]["Attention"] == 12  # the fused graph, not the plain one
 
 
@@ -105,7 +106,7 @@ def test_load_encoder_picks_the_backend(onnx_encoder, monkeypatch):
 
 
 def test_an_unprepared_folder_is_refused_clearly(tmp_path):
-    assert not is_prepared(tmp_path)
+    assert not is_complete(tmp_path)
     with pytest.raises(ModelError, match="prepare_onnx"):
         OnnxEncoder(tmp_path)
     with pytest.raises(ModelError, match="no model"):
@@ -114,9 +115,9 @@ def test_an_unprepared_folder_is_refused_clearly(tmp_path):
 
 @pytest.mark.slow
 def test_export_is_deterministic(tmp_path):
-    if not is_prepared(DEFAULT_ONNX_DIR):
+    if not is_complete(DEFAULT_DIR):
         pytest.skip("no prepared int8 ONNX model to compare with")
     assert export_int8(out_dir=tmp_path / "again")
     ours = json.loads((tmp_path / "again" / EXPORT_INFO).read_text())["onnx_sha256"]
-    assert ours == json.loads((DEFAULT_ONNX_DIR / EXPORT_INFO).read_text())["onnx_sha256"]
+    assert ours == json.loads((DEFAULT_DIR / EXPORT_INFO).read_text())["onnx_sha256"]
     assert not export_int8(out_dir=tmp_path / "again")  # idempotent: the second run does nothing

@@ -9,9 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from embeddings.encoder import ModelError, load_encoder
+from embeddings.encoders import ModelError, load_encoder
+from embeddings.encoders.openvino import DEFAULT_DIR, EXPORT_INFO, OpenVinoEncoder, is_complete
 from embeddings.index import Index, IndexDirError, build
-from embeddings.openvino_encoder import DEFAULT_OPENVINO_DIR, EXPORT_INFO, OpenVinoEncoder, export_int8, is_prepared
+from embeddings.prepare.openvino_int8 import export_int8
 from tests.conftest import ROOT, SEEDS
 from tests.test_onnx_encoder import PASSAGE, QUERIES, SPANS
 
@@ -20,8 +21,8 @@ pytest.importorskip("openvino")
 
 @pytest.fixture(scope="module")
 def openvino_encoder() -> OpenVinoEncoder:
-    if not is_prepared(DEFAULT_OPENVINO_DIR):
-        pytest.skip(f"no int8 OpenVINO model at {DEFAULT_OPENVINO_DIR}: run `make setup`")
+    if not is_complete(DEFAULT_DIR):
+        pytest.skip(f"no int8 OpenVINO model at {DEFAULT_DIR}: run `make setup`")
     return OpenVinoEncoder()
 
 
@@ -80,7 +81,7 @@ def test_load_encoder_picks_it_and_an_unprepared_folder_is_refused(openvino_enco
 
 @pytest.mark.slow
 def test_the_recipe_is_deterministic_and_idempotent(tmp_path):
-    if not is_prepared(DEFAULT_OPENVINO_DIR):
+    if not is_complete(DEFAULT_DIR):
         pytest.skip("no prepared OpenVINO model to compare with")
     # A fresh process, as at set-up: OpenVINO names unnamed nodes from a per-process counter, so
     # models made earlier in the same process would change the names in the file.
@@ -88,7 +89,7 @@ def test_the_recipe_is_deterministic_and_idempotent(tmp_path):
     made = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert made.returncode == 0 and "written to" in made.stdout, made.stderr[-2000:]
     ours = json.loads((tmp_path / "again" / EXPORT_INFO).read_text())
-    theirs = json.loads((DEFAULT_OPENVINO_DIR / EXPORT_INFO).read_text())
+    theirs = json.loads((DEFAULT_DIR / EXPORT_INFO).read_text())
     assert (ours["xml_sha256"], ours["bin_sha256"]) == (theirs["xml_sha256"], theirs["bin_sha256"])
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "already prepared" in again.stdout

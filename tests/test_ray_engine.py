@@ -26,9 +26,9 @@ QUERIES = [
 
 @pytest.fixture(scope="module")
 def ray_encoder():
-    from embeddings.ray_engine import RayEncoder
+    from embeddings.encoders import load_encoder
 
-    encoder = RayEncoder(num_cpus=2)
+    encoder = load_encoder(engine="ray")
     yield encoder
     encoder.close()
 

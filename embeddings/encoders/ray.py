@@ -1,11 +1,11 @@
-"""The Ray engine: encoding as Ray Data ``map_batches`` over an actor pool, one model per actor.
+"""The ``ray`` engine: encoding as Ray Data ``map_batches`` over an actor pool, one model per actor.
 
-:class:`RayEncoder` has the methods and attributes of :class:`embeddings.encoder.Encoder` that
-:func:`embeddings.index.build`, :class:`embeddings.search.Searcher` and the batch jobs use, so the
-same code path runs locally or on a Ray cluster: ``address=None`` starts a local Ray instance,
-``address="ray://host:10001"`` (or ``"auto"``) uses a cluster. The driver keeps one model of its
-own for the model's identity and the tokenizer (chunking counts tokens there); the actors do the
-encoding, with the same :class:`Encoder` code, so the vectors match the local engine's.
+:class:`RayEncoder` satisfies the :class:`Encoder` protocol, so the build, the search and the
+batch jobs run the same code locally or on a Ray cluster: ``address=None`` starts a local Ray
+instance, ``address="ray://host:10001"`` (or ``"auto"``) uses a cluster. The driver keeps one
+model of its own for the model's identity and the tokenizer (chunking counts tokens there); the
+actors encode with the same backend, loaded by the same loader, so the vectors match the local
+engine's.
 
 On a cluster of many machines, every node needs this package installed and the model at the same
 path (or a model name it can load). Ray is an optional extra: ``pip install .[ray]``.
@@ -13,24 +13,24 @@ path (or a model name it can load). Ray is an optional extra: ``pip install .[ra
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import orjson
 
-from embeddings.encoder import Encoder, ModelError, load_encoder
+from embeddings.encoders.base import EncodeObserver, Encoder, ModelError
 
-ENGINES = ("local", "ray")
+# Loads the local encoder with this many threads (None: every core): called once in the driver
+# and once in each actor, so it must be picklable (a module-level function or a partial of one).
+LocalLoader = Callable[[int | None], Encoder]
 
 
 class _EncodeActor:
     """One model per actor; called with a batch of rows, returns their vectors."""
 
-    def __init__(self, model: str, threads: int) -> None:
-        self.encoder = Encoder(model, threads=threads)
+    def __init__(self, load: LocalLoader, threads: int) -> None:
+        self.encoder = load(threads)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         texts = [str(t) for t in batch["text"]]
@@ -49,11 +49,11 @@ class _EncodeActor:
 
 
 class RayEncoder:
-    """An Encoder look-alike whose encoding runs on Ray (see the module docstring)."""
+    """An :class:`Encoder` whose encoding runs on Ray (see the module docstring)."""
 
     def __init__(
         self,
-        model: str | os.PathLike | None = None,
+        load: LocalLoader,
         address: str | None = None,
         actors: int | None = None,
         cpus_per_actor: int = 1,
@@ -64,16 +64,12 @@ class RayEncoder:
             import ray
         except ImportError as exc:
             raise ModelError("the ray engine needs Ray, an optional extra: pip install '.[ray]'") from exc
-        self._local = Encoder(model)
+        self._local = load(None)
         self.identity = self._local.identity
-        self.tokenizer = self._local.tokenizer
         self.query_prompt = self._local.query_prompt
         self.passage_prompt = self._local.passage_prompt
-        # Actors load the model by path: make a relative folder absolute for workers elsewhere.
-        name = str(model) if model is not None else None
-        if name is not None and os.path.isdir(name):
-            name = os.path.abspath(name)
-        self._model = name
+        self.on_encode: EncodeObserver | None = None
+        self._load = load
         self._batch_size = batch_size
         self._cpus_per_actor = cpus_per_actor
         self._started_ray = False
@@ -97,7 +93,6 @@ class RayEncoder:
         cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
         self._actors = actors or max(1, cluster_cpus // cpus_per_actor)
 
-    # -- the Encoder interface ---------------------------------------------------------------
     def token_count(self, text: str) -> int:
         return self._local.token_count(text)
 
@@ -120,7 +115,6 @@ class RayEncoder:
             return np.empty((0, self.identity.dimension), dtype=np.float32), []
         return self._run("passage", texts, sentences)
 
-    # -- Ray --------------------------------------------------------------------------------
     def _run(
         self, kind: str, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
     ) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -135,7 +129,7 @@ class RayEncoder:
         dataset = ray.data.from_items(items, override_num_blocks=max(1, min(n_batches, actors * 4)))
         encoded = dataset.map_batches(
             _EncodeActor,
-            fn_constructor_kwargs={"model": self._model, "threads": self._cpus_per_actor},
+            fn_constructor_kwargs={"load": self._load, "threads": self._cpus_per_actor},
             batch_size=self._batch_size,
             batch_format="numpy",
             concurrency=actors,
@@ -165,30 +159,3 @@ class RayEncoder:
 
             ray.shutdown()
             self._started_ray = False
-
-
-def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--engine`` and ``--ray-address``, shared by the scripts that encode."""
-    parser.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default="local",
-        help="encode in this process, or on Ray (Ray Data map_batches over an actor pool) (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--ray-address", help="with --engine ray: the Ray cluster to use (default: start a local Ray instance)"
-    )
-
-
-def make_encoder(
-    engine: str = "local", model: str | None = None, address: str | None = None, backend: str | None = None
-) -> Encoder | RayEncoder:
-    """The encoder for ``--engine``: the in-process model (of the configured backend), or the
-    same model on Ray."""
-    if engine == "local":
-        if address:
-            raise ModelError("--ray-address needs --engine ray")
-        return load_encoder(model, backend)
-    if engine == "ray":
-        return RayEncoder(model, address=address)
-    raise ModelError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")

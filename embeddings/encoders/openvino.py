@@ -1,0 +1,76 @@
+"""The ``openvino-int8`` backend: the static-int8 model (made at set-up by
+embeddings/prepare/openvino_int8.py) run by OpenVINO; the fastest backend on this 2-core CPU,
+with float32 quality. Serving needs only ``openvino``, ``tokenizers`` and numpy.
+
+Two runtime settings matter:
+
+- ``INFERENCE_PRECISION_HINT=f32``: on CPUs with AMX, OpenVINO otherwise runs the float parts in
+  bf16, which gave wrong vectors at some input widths (cosine 0.89 to float32 at exactly 32 tokens).
+- Widths are padded to a multiple of 16 tokens (the mask hides the padding): int8 OpenVINO pays a
+  one-off cost for each new input shape, so fewer shapes means fewer slow first calls.
+
+The vectors differ from the float32 model's, so the identity's fingerprint is a hash of the model
+files: an index built with one backend is refused by another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from embeddings.encoders.base import DEFAULT_MODEL_DIR, ModelError, TokenVectorEncoder, folder_is_complete
+
+DEFAULT_DIR = DEFAULT_MODEL_DIR.parent / "multilingual-e5-small-openvino-int8"
+XML = "openvino_model.xml"
+BIN = "openvino_model.bin"
+EXPORT_INFO = "openvino_export.json"
+RECIPE_VERSION = 1  # bump when the recipe changes: prepared folders are then remade
+
+
+def is_complete(folder: Path) -> bool:
+    return folder_is_complete(folder, EXPORT_INFO, (XML, BIN), RECIPE_VERSION)
+
+
+class OpenVinoEncoder(TokenVectorEncoder):
+    """``threads``: OpenVINO's inference threads (default: every core), with the LATENCY hint (one
+    stream: every thread works on each call, right for one caller at a time)."""
+
+    pad_to = 16
+
+    def __init__(self, model_dir: str | os.PathLike | None = None, threads: int | None = None) -> None:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import openvino as ov
+
+        folder = Path(model_dir or DEFAULT_DIR)
+        if not is_complete(folder):
+            raise ModelError(
+                f"the int8 OpenVINO model is not prepared at {folder}; "
+                "run `make setup` or `python scripts/prepare_openvino.py`"
+            )
+        config = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": int(threads or os.cpu_count() or 1),
+            "INFERENCE_PRECISION_HINT": "f32",  # not bf16: see the module's docstring
+        }
+        try:
+            compiled = ov.Core().compile_model(str(folder / XML), "CPU", config)
+        except Exception as exc:  # openvino raises its own exception kinds; the user needs one message
+            raise ModelError(f"cannot load the OpenVINO model {folder / XML}: {exc}") from exc
+        self.request = compiled.create_infer_request()
+        self._request_lock = threading.Lock()  # one infer request: gunicorn's threads take turns
+        self.input_names = {port.any_name for port in compiled.inputs}
+        info = json.loads((folder / EXPORT_INFO).read_text())
+        fingerprint = hashlib.sha256((info["xml_sha256"] + info["bin_sha256"]).encode()).hexdigest()
+        self._load_folder(folder, "openvino-int8", fingerprint)
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": ids, "attention_mask": mask}
+        # A copy: the request's output buffer is overwritten by the next call.
+        with self._request_lock:
+            result = self.request.infer({k: v for k, v in feed.items() if k in self.input_names})
+            return np.array(result[0], dtype=np.float32, copy=True)
