@@ -20,7 +20,6 @@ Two entry points:
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
+from embeddings import runtime
 from embeddings.index import Index
 from embeddings.search import QueryError, check_languages
 from embeddings.text import LANGUAGES
@@ -193,10 +193,8 @@ def knn(
         return np.empty((len(queries), 0), np.float32), np.empty((len(queries), 0), np.int64)
     flat = faiss.IndexFlatIP(base.shape[1])
     flat.add(np.ascontiguousarray(base, dtype=np.float32))
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(len(os.sched_getaffinity(0)))  # batch work: every core
-    try:
-        cos_parts, idx_parts = [], []
+    cos_parts, idx_parts = [], []
+    with runtime.faiss_on_every_core():
         for lo in range(0, len(queries), SEARCH_BATCH):
             batch = np.ascontiguousarray(queries[lo : lo + SEARCH_BATCH], dtype=np.float32)
             cos, idx = flat.search(batch, k_fetch)
@@ -206,8 +204,6 @@ def knn(
             idx_parts.append(idx)
             if progress:
                 progress(len(batch))
-    finally:
-        faiss.omp_set_num_threads(threads)
     if not cos_parts:
         width = min(k, max(len(base) - (1 if exclude_self else 0), 0))
         return np.empty((0, width), np.float32), np.empty((0, width), np.int64)

@@ -19,11 +19,12 @@ proportion to what it hides (a filter keeping a third of the passages searches t
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 
 import faiss
 import numpy as np
+
+from embeddings import runtime
 
 KINDS = ("flat", "hnsw")
 AUTO = "auto"
@@ -59,12 +60,8 @@ def new_faiss_index(kind: str, dimension: int) -> faiss.Index:
 def build_faiss_index(kind: str, vectors: np.ndarray, keys: np.ndarray) -> faiss.Index:
     """A new index of ``kind`` holding ``vectors`` under ``keys``, built on every core."""
     index = new_faiss_index(kind, vectors.shape[1])
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(len(os.sched_getaffinity(0)))  # batch work; serving keeps FAISS on one
-    try:
+    with runtime.faiss_on_every_core():
         index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(keys, dtype=np.int64))
-    finally:
-        faiss.omp_set_num_threads(threads)
     return index
 
 
