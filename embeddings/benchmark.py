@@ -40,8 +40,7 @@ import orjson
 from tqdm import tqdm
 
 from embeddings.chunking import ChunkerSettings, Passage, chunk_document
-from embeddings.corpus import Document, make_document, read_corpus
-from embeddings.evaluation import read_jsonl
+from embeddings.corpus import Document, make_document, read_corpus, read_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

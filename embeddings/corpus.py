@@ -7,6 +7,7 @@ part of the article's text (in the seeds it is often the lead sentence).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -111,8 +112,10 @@ def _read_txt_files(files: list[Path], report: CorpusReport) -> Iterator[Documen
         report.documents += 1
 
 
-def jsonl_objects(path: Path, report: CorpusReport) -> Iterator[tuple[str, dict]]:
-    """("file:line", object) for each JSON object line; other lines are reported and skipped."""
+def jsonl_objects(path: Path, report: CorpusReport | None = None) -> Iterator[tuple[str, dict]]:
+    """("file:line", object) for each JSON object line. With a ``report`` (a user's corpus or
+    queries), any other line is reported and skipped; without one (data that must be whole, such
+    as an evaluation set), it raises CorpusError naming the line."""
     with Path(path).open("rb") as fh:
         for line_no, line in enumerate(fh, 1):
             if not line.strip():
@@ -120,13 +123,23 @@ def jsonl_objects(path: Path, report: CorpusReport) -> Iterator[tuple[str, dict]
             where = f"{path}:{line_no}"
             try:
                 row = orjson.loads(line)
+                problem = None if isinstance(row, dict) else "expected a JSON object"
             except orjson.JSONDecodeError as exc:
-                report.problems.append(f"{where}: not valid JSON ({exc}); skipped")
-                continue
-            if not isinstance(row, dict):
-                report.problems.append(f"{where}: expected a JSON object; skipped")
-                continue
-            yield where, row
+                problem = f"not valid JSON ({exc})"
+            if problem is None:
+                yield where, row
+            elif report is None:
+                raise CorpusError(f"{where}: {problem}")
+            else:
+                report.problems.append(f"{where}: {problem}; skipped")
+
+
+def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
+    """The first ``limit`` (default: all) objects of a JSONL file that must be whole; a missing
+    file or a bad line raises CorpusError."""
+    if not Path(path).is_file():
+        raise CorpusError(f"{path}: no such file (is --data the shared eval folder?)")
+    return [row for _, row in itertools.islice(jsonl_objects(path), limit)]
 
 
 def _read_jsonl(path: Path, report: CorpusReport) -> Iterator[Document]:

@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import orjson
 
-from embeddings.corpus import CorpusError, Document, make_document
+from embeddings.corpus import CorpusError, Document, make_document, read_jsonl
 from embeddings.index import build
 from embeddings.search import MAX_K, MODES, Searcher
 from embeddings.text import normalize
@@ -79,27 +78,6 @@ class EvalSet:
     description: str
     files: tuple[str, ...]
     run: Callable[..., SetResult] = field(repr=False)
-
-
-def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
-    """Rows of a JSONL file; a missing or malformed file raises CorpusError with the line."""
-    if not path.is_file():
-        raise CorpusError(f"{path}: no such file (is --data the shared eval folder?)")
-    rows = []
-    with path.open("rb") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise CorpusError(f"{path}:{line_no}: not valid JSON ({exc})") from exc
-            if not isinstance(row, dict):
-                raise CorpusError(f"{path}:{line_no}: expected a JSON object")
-            rows.append(row)
-            if limit is not None and len(rows) >= limit:
-                break
-    return rows
 
 
 def _safe_id(raw: str) -> str:
