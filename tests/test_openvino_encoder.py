@@ -14,7 +14,7 @@ from embeddings.encoders.openvino import DEFAULT_DIR, EXPORT_INFO, OpenVinoEncod
 from embeddings.index import Index, IndexDirError, build
 from embeddings.prepare.openvino_int8 import export_int8
 from tests.conftest import ROOT, SEEDS
-from tests.test_onnx_encoder import PASSAGE, QUERIES, SPANS
+from tests.test_onnx_encoder import PASSAGE, QUERIES, assert_passages_match_float32
 
 pytest.importorskip("openvino")
 
@@ -50,16 +50,7 @@ def test_vectors_are_close_to_float32_at_every_padded_width(openvino_encoder, en
 
 
 def test_passages_and_sentence_vectors_match_the_float32_encoder(openvino_encoder, encoder):
-    texts = [PASSAGE, "Қысқа мәтін."]
-    spans = [SPANS, [(0, 12)]]
-    vectors, sentences = openvino_encoder.encode_passages(texts, spans)
-    ref_vectors, ref_sentences = encoder.encode_passages(texts, spans)
-    assert (vectors * ref_vectors).sum(axis=1).min() > 0.99
-    for ours, theirs, span in zip(sentences, ref_sentences, spans, strict=True):
-        assert ours.shape == (len(span), encoder.identity.dimension)
-        assert (ours * theirs).sum(axis=1).min() > 0.98
-    query = openvino_encoder.encode_queries(["объём торговли"])[0]
-    assert int(np.argmax(sentences[0] @ query)) == int(np.argmax(ref_sentences[0] @ query))
+    assert_passages_match_float32(openvino_encoder, encoder, passage_cosine=0.99, sentence_cosine=0.98)
 
 
 def test_an_index_built_with_it_is_refused_by_another_backend(openvino_encoder, encoder, tmp_path):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import orjson
 import pytest
@@ -13,7 +10,8 @@ from embeddings.batch import QueryLine, run_batch
 from embeddings.corpus import read_corpus
 from embeddings.index import Index, build
 from embeddings.search import Searcher
-from tests.conftest import ROOT, SEEDS
+from tests.conftest import SEEDS
+from tests.test_scripts import script
 
 pytest.importorskip("ray")
 
@@ -70,15 +68,6 @@ def test_scripts_take_the_ray_engine_and_fail_clearly(seed_index_dir, tmp_path):
     queries = tmp_path / "q.jsonl"
     queries.write_bytes(b"".join(orjson.dumps({"id": q.id, "query": q.query}) + b"\n" for q in QUERIES))
     out = tmp_path / "out.jsonl"
-
-    def script(name: str, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / name), *args],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=300,
-        )
 
     done = script(
         "batch_query.py", "--index", str(seed_index_dir), "--in", str(queries), "--out", str(out), "--engine", "ray"
