@@ -14,8 +14,8 @@ near 1.
 Two entry points:
 - :func:`related_passages` for one passage (the HTTP route): two FAISS searches restricted by
   ID selectors, cheap enough per request;
-- :func:`align_passages` / :func:`align_documents` for a whole corpus (``scripts/related.py``):
-  every vector loaded once, k-NN in both directions in batches.
+- :func:`align` for a whole corpus, passage by passage or document by document
+  (``scripts/related.py``): every vector loaded once, k-NN in both directions in batches.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import numpy as np
 from embeddings import runtime
 from embeddings.index import Index
 from embeddings.search import QueryError, check_languages
+from embeddings.store import PassageVectors
 from embeddings.text import LANGUAGES
 
 DEFAULT_NEIGHBOURS = 4  # k of the margin's neighbourhoods; 4 is the bitext-mining default
@@ -37,6 +38,7 @@ DEFAULT_NEIGHBOURS = 4  # k of the margin's neighbourhoods; 4 is the bitext-mini
 # translation is sometimes below the 4th cosine (the margin then still finds it).
 DEFAULT_CANDIDATES = 16
 SEARCH_BATCH = 1024  # query vectors per FAISS call in the corpus-wide jobs
+LEVELS = ("passage", "document")  # what align() pairs
 
 
 class PassageNotFound(LookupError):
@@ -52,7 +54,9 @@ class RelatedPassage:
 
 
 @dataclass
-class AlignedPair:
+class MarginPair:
+    """Two passages (or documents) that say the same thing, as the margin judges them."""
+
     source_id: str
     target_id: str
     margin: float
@@ -95,10 +99,9 @@ def related_passages(
         raise QueryError("k must be a positive integer")
     langs = check_languages(langs)
     index.refresh()
-    row = index.store.conn().execute("SELECT lang FROM passages WHERE key = ?", (int(passage_key),)).fetchone()
-    if row is None:
+    own_lang = index.store.passage_lang(passage_key)
+    if own_lang is None:
         raise PassageNotFound(f"no passage with key {passage_key} in the index")
-    own_lang = row[0]
     targets = langs if langs is not None else [lang for lang in LANGUAGES if lang != own_lang]
     target_keys = index.language_keys(targets)
     target_keys = target_keys[target_keys != passage_key]
@@ -125,13 +128,7 @@ def related_passages(
 
     margins = ratio_margin(cos, forward_mean, backward_mean)
     order = np.argsort(-margins, kind="stable")[:k]
-    ids = dict(
-        index.store.conn()
-        .execute(
-            f"SELECT key, id FROM passages WHERE key IN ({','.join('?' * len(order))})", [int(keys[i]) for i in order]
-        )
-        .fetchall()
-    )
+    ids = index.store.passage_ids([int(keys[i]) for i in order])
     return [
         RelatedPassage(
             key=int(keys[i]),
@@ -145,35 +142,6 @@ def related_passages(
 
 # ---------------------------------------------------------------------------------------------
 # Corpus-wide alignment
-
-
-@dataclass
-class _Side:
-    """The passages of one language (or of the documents of one language), in memory."""
-
-    keys: np.ndarray
-    ids: list[str]
-    doc_ids: list[str]
-    vectors: np.ndarray
-
-
-def _load_side(index: Index, lang: str, by_document: bool) -> _Side:
-    column = "d.lang" if by_document else "p.lang"
-    rows = (
-        index.store.conn()
-        .execute(
-            f"SELECT p.key, p.id, p.doc_id FROM passages p JOIN documents d ON d.id = p.doc_id "
-            f"WHERE {column} = ? ORDER BY p.key",
-            (lang,),
-        )
-        .fetchall()
-    )
-    keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    vectors = np.empty((len(keys), index.vectors.dimension), dtype=np.float32)
-    if len(keys):
-        all_keys, all_vectors = index.store.all_vectors()
-        vectors[:] = all_vectors[np.searchsorted(all_keys, keys)]
-    return _Side(keys, [r[1] for r in rows], [r[2] for r in rows], vectors)
 
 
 def knn(
@@ -229,8 +197,8 @@ def _check_pair(source_lang: str, target_lang: str) -> None:
 
 @dataclass
 class _Neighbourhoods:
-    source: _Side
-    target: _Side
+    source: PassageVectors
+    target: PassageVectors
     fwd_cos: np.ndarray  # (n_source, K): each source row's nearest targets
     fwd_idx: np.ndarray
     bwd_cos: np.ndarray  # (n_target, K): each target row's nearest sources
@@ -251,8 +219,8 @@ def _neighbourhoods(
     _check_pair(source_lang, target_lang)
     if neighbours < 1:
         raise QueryError("neighbours must be at least 1")
-    source = _load_side(index, source_lang, by_document)
-    target = _load_side(index, target_lang, by_document)
+    source = index.store.passage_vectors([source_lang], by_document_language=by_document)
+    target = index.store.passage_vectors([target_lang], by_document_language=by_document)
     if on_total:
         on_total(len(source.keys) + len(target.keys))
     width = max(neighbours, DEFAULT_CANDIDATES)
@@ -270,27 +238,37 @@ def _neighbourhoods(
     )
 
 
-def align_passages(
+def align(
     index: Index,
     source_lang: str,
     target_lang: str,
+    level: str = "passage",
     *,
     neighbours: int = DEFAULT_NEIGHBOURS,
     mutual: bool = False,
     threshold: float | None = None,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
-) -> list[AlignedPair]:
-    """For every ``source_lang`` passage, its best ``target_lang`` passage by margin.
+) -> list[MarginPair]:
+    """For every ``source_lang`` passage (``level`` "passage") or document ("document"), its best
+    ``target_lang`` counterpart by margin; the margin's neighbourhoods are the ``neighbours`` nearest.
 
-    Candidates are the source passage's nearest targets (``DEFAULT_CANDIDATES`` of them, by cosine),
-    re-ranked by margin; the margin's neighbourhoods are the ``neighbours`` nearest. ``mutual`` keeps
-    a pair only when the target's own best source (by the same margin) is that passage;
+    ``mutual`` keeps a pair only when the target's own best source is the pair's source;
     ``threshold`` drops pairs whose margin is below it.
     """
-    nb = _neighbourhoods(index, source_lang, target_lang, False, neighbours, progress, on_total)
+    if level not in LEVELS:
+        raise QueryError(f"level must be one of {', '.join(LEVELS)}")
+    nb = _neighbourhoods(index, source_lang, target_lang, level == "document", neighbours, progress, on_total)
     if not nb.fwd_cos.size:
         return []
+    best = _best_documents if level == "document" else _best_passages
+    return best(nb, mutual, threshold)
+
+
+def _best_passages(nb: _Neighbourhoods, mutual: bool, threshold: float | None) -> list[MarginPair]:
+    """Each source passage's best target passage. Candidates are its nearest targets
+    (``DEFAULT_CANDIDATES`` of them, by cosine), re-ranked by margin; ``mutual`` compares with the
+    target's best source by the same margin."""
     fwd_margin = ratio_margin(nb.fwd_cos, nb.fwd_mean[:, None], nb.bwd_mean[nb.fwd_idx])
     best = np.argmax(fwd_margin, axis=1)
     bwd_margin = ratio_margin(nb.bwd_cos, nb.bwd_mean[:, None], nb.fwd_mean[nb.bwd_idx])
@@ -304,23 +282,13 @@ def align_passages(
         if threshold is not None and margin < threshold:
             continue
         pairs.append(
-            AlignedPair(nb.source.ids[i], nb.target.ids[t], round(margin, 6), round(float(nb.fwd_cos[i, j]), 6))
+            MarginPair(nb.source.ids[i], nb.target.ids[t], round(margin, 6), round(float(nb.fwd_cos[i, j]), 6))
         )
     return pairs
 
 
-def align_documents(
-    index: Index,
-    source_lang: str,
-    target_lang: str,
-    *,
-    neighbours: int = DEFAULT_NEIGHBOURS,
-    mutual: bool = False,
-    threshold: float | None = None,
-    progress: Callable[[int], None] | None = None,
-    on_total: Callable[[int], None] | None = None,
-) -> list[AlignedPair]:
-    """For every ``source_lang`` document, its best ``target_lang`` document, from the passages.
+def _best_documents(nb: _Neighbourhoods, mutual: bool, threshold: float | None) -> list[MarginPair]:
+    """Each source document's best target document, from the passages.
 
     Candidate documents are those holding one of a passage's nearest passages on the other side
     (in either direction). A pair's score is the mean, over the passages of both documents, of
@@ -329,9 +297,6 @@ def align_documents(
     that only shares one topical paragraph does not. ``cosine`` is the same mean over plain
     cosines. Documents are those whose language (not their passages') is the one asked for.
     """
-    nb = _neighbourhoods(index, source_lang, target_lang, True, neighbours, progress, on_total)
-    if not nb.fwd_cos.size:
-        return []
     source_rows = _rows_by_doc(nb.source.doc_ids)
     target_rows = _rows_by_doc(nb.target.doc_ids)
     candidates: set[tuple[str, str]] = set()
@@ -366,7 +331,7 @@ def align_documents(
         if threshold is not None and margin < threshold:
             continue
         cosine = scores[(source_doc, target_doc)][1]
-        pairs.append(AlignedPair(source_doc, target_doc, round(margin, 6), round(cosine, 6)))
+        pairs.append(MarginPair(source_doc, target_doc, round(margin, 6), round(cosine, 6)))
     return pairs
 
 

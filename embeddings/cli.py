@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypedDict
 
 from embeddings.config import Settings, SettingsError
 from embeddings.corpus import CorpusError
@@ -123,3 +125,22 @@ def open_margin_job_index(parser: argparse.ArgumentParser, args: argparse.Namesp
         raise OSError(f"{args.out.parent}: no such folder for --out")
     encoder = load_encoder(args.model, settings.backend)
     return Index(args.index, encoder.identity)
+
+
+class MarginJobOptions(TypedDict):
+    """The keywords a margin job (embeddings.alignment.align, find_near_duplicates) takes from its script."""
+
+    neighbours: int
+    progress: Callable[[int], None]
+    on_total: Callable[[int], None]
+
+
+@contextmanager
+def margin_job_options(args: argparse.Namespace, unit: str) -> Iterator[MarginJobOptions]:
+    """The script's --neighbours, and a progress bar of ``unit`` on stderr over the job's k-NN searches."""
+    from tqdm import tqdm
+
+    with tqdm(unit=unit, desc="neighbours", file=sys.stderr) as bar:
+        yield MarginJobOptions(
+            neighbours=args.neighbours, progress=bar.update, on_total=lambda n: setattr(bar, "total", n)
+        )

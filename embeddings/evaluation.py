@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,10 @@ def ndcg_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:
     return dcg / ideal if ideal else 0.0
 
 
+def _top_is_relevant(ranked: Sequence[str], relevant: set[str]) -> float:
+    return float(bool(ranked) and ranked[0] in relevant)
+
+
 def _mean(values: Iterable[float]) -> float:
     values = list(values)
     return round(float(np.mean(values)), 4) if values else float("nan")
@@ -221,6 +226,42 @@ def _xwmt(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress,
     return _bitext("xwmt", description, data / XWMT, ALL_DIRECTIONS, encoder, tmp, limit, progress, modes)
 
 
+def _ranked_retrieval(
+    name: str,
+    documents: list[Document],
+    texts: list[str],
+    relevant: list[set[str]],
+    scorers: dict[str, Callable[[Sequence[str], set[str]], float]],
+    encoder,
+    tmp: Path,
+    progress: Progress,
+    modes: Sequence[str],
+    started: float,
+    langs: Sequence[str] | None = None,
+) -> SetResult:
+    """Index ``documents``, search with each query text (among ``langs``) in every mode, and score
+    each metric in ``scorers`` over the top 10 documents of the queries that have relevant ones."""
+    searcher = _build_index(documents, tmp / name, encoder, progress)
+    progress.add_total(len(texts))
+    vectors = _encode_queries(encoder, texts, progress)
+    metrics: dict[str, dict[str, float]] = {metric: {} for metric in scorers}
+    judged_count = sum(1 for rel in relevant if rel)
+    for mode in modes:
+        ranked = _ranked_docs(searcher, texts, vectors, 10, mode, langs)
+        judged = [(r, rel) for r, rel in zip(ranked, relevant, strict=True) if rel]
+        for metric, score in scorers.items():
+            metrics[metric][mode] = _mean(score(r, rel) for r, rel in judged)
+    searcher.index.close()
+    return SetResult(
+        name,
+        SETS[name].description,
+        metrics,
+        dict.fromkeys(metrics, judged_count),
+        len(documents),
+        time.perf_counter() - started,
+    )
+
+
 def _kazqad(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
     started = time.perf_counter()
     queries = [q for q in read_jsonl(data / KAZQAD_QUERIES, limit) if isinstance(q.get("query"), str)]
@@ -238,28 +279,14 @@ def _kazqad(data: Path, encoder, tmp: Path, limit: int | None, progress: Progres
             )
         except (KeyError, ValueError):
             continue
-    searcher = _build_index(documents, tmp / "kazqad", encoder, progress)
-    progress.add_total(len(queries))
-    texts = [q["query"] for q in queries]
-    vectors = _encode_queries(encoder, texts, progress)
     relevant = [set(q.get("relevant_passage_ids", [])) for q in queries]
-    metrics: dict[str, dict[str, float]] = {"recall@10": {}, "MRR@10": {}, "nDCG@10": {}}
-    judged_count = sum(1 for rel in relevant if rel)
-    for mode in modes:
-        ranked = _ranked_docs(searcher, texts, vectors, 10, mode)
-        judged = [(r, rel) for r, rel in zip(ranked, relevant, strict=True) if rel]
-        metrics["recall@10"][mode] = _mean(recall_at(r, rel, 10) for r, rel in judged)
-        metrics["MRR@10"][mode] = _mean(mrr_at(r, rel, 10) for r, rel in judged)
-        metrics["nDCG@10"][mode] = _mean(ndcg_at(r, rel, 10) for r, rel in judged)
-    searcher.index.close()
-    return SetResult(
-        "kazqad",
-        SETS["kazqad"].description,
-        metrics,
-        dict.fromkeys(metrics, judged_count),
-        len(documents),
-        time.perf_counter() - started,
-    )
+    scorers = {
+        "recall@10": partial(recall_at, k=10),
+        "MRR@10": partial(mrr_at, k=10),
+        "nDCG@10": partial(ndcg_at, k=10),
+    }
+    texts = [q["query"] for q in queries]
+    return _ranked_retrieval("kazqad", documents, texts, relevant, scorers, encoder, tmp, progress, modes, started)
 
 
 def _headline(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
@@ -275,26 +302,11 @@ def _headline(data: Path, encoder, tmp: Path, limit: int | None, progress: Progr
             documents.append(make_document(_safe_id(str(p["id"])), p.get("text", ""), lang=p.get("lang")))
         except (KeyError, ValueError):
             continue
-    searcher = _build_index(documents, tmp / "headline", encoder, progress)
-    progress.add_total(len(queries))
-    texts = [q["query"] for q in queries]
-    vectors = _encode_queries(encoder, texts, progress)
     relevant = [{_safe_id(p) for p in q.get("relevant_passage_ids", [])} for q in queries]
-    metrics: dict[str, dict[str, float]] = {"hit@1": {}, "recall@10": {}}
-    judged_count = sum(1 for rel in relevant if rel)
-    for mode in modes:
-        ranked = _ranked_docs(searcher, texts, vectors, 10, mode, langs=["kk", "ru"])
-        judged = [(r, rel) for r, rel in zip(ranked, relevant, strict=True) if rel]
-        metrics["hit@1"][mode] = _mean(float(bool(r) and r[0] in rel) for r, rel in judged)
-        metrics["recall@10"][mode] = _mean(recall_at(r, rel, 10) for r, rel in judged)
-    searcher.index.close()
-    return SetResult(
-        "headline",
-        SETS["headline"].description,
-        metrics,
-        dict.fromkeys(metrics, judged_count),
-        len(documents),
-        time.perf_counter() - started,
+    scorers = {"hit@1": _top_is_relevant, "recall@10": partial(recall_at, k=10)}
+    texts = [q["query"] for q in queries]
+    return _ranked_retrieval(
+        "headline", documents, texts, relevant, scorers, encoder, tmp, progress, modes, started, langs=["kk", "ru"]
     )
 
 

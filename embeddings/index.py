@@ -200,17 +200,16 @@ def build(
             if progress:
                 progress(len(chunk))
 
-        conn = store_mod.create(tmp_dir / STORE)
-        conn.execute("BEGIN")
-        pos = 0
-        for doc, passages in zip(docs, passages_by_doc, strict=True):
-            n = len(passages)
-            store_mod.insert_document(conn, doc, passages, vectors[pos : pos + n], sentence_vectors[pos : pos + n], pos)
-            pos += n
-        store_mod.set_next_key(conn, len(flat))
-        conn.execute("COMMIT")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.close()
+        store = store_mod.Store.create(tmp_dir / STORE, encoder.identity.dimension)
+        with store.begin_write() as write:
+            pos = 0
+            for doc, passages in zip(docs, passages_by_doc, strict=True):
+                n = len(passages)
+                write.insert_document(doc, passages, vectors[pos : pos + n], sentence_vectors[pos : pos + n], pos)
+                pos += n
+            write.set_next_key(len(flat))
+        store.checkpoint()
+        store.close()
 
         faiss_index = build_faiss_index(kind, vectors, np.arange(len(flat), dtype=np.int64))
         faiss.write_index(faiss_index, str(tmp_dir / VECTORS))
@@ -317,7 +316,7 @@ class Index:
         try:
             store = store_mod.Store(store_path, self.identity.dimension)
             # Structural damage (a bad page) would otherwise surface as errors in some later query.
-            check = store.conn().execute("PRAGMA quick_check").fetchone()[0]
+            check = store.quick_check()
             if check != "ok":
                 raise IndexDirError(f"{store_path}: damaged (SQLite quick_check: {check.splitlines()[-1]})")
             _, passages = store.counts()
@@ -400,15 +399,14 @@ class Index:
     def counts(self) -> tuple[int, int]:
         return self.store.counts()
 
-    def _begin_write(self) -> sqlite3.Connection:
+    def _begin_write(self) -> store_mod.WriteTransaction:
         """A write transaction on the current generation's store. A write that raced a rebuild's
         swap of CURRENT would otherwise land in a generation that nobody reads any more."""
         for _ in range(3):
-            conn = self.store.conn()
-            conn.execute("BEGIN IMMEDIATE")
+            write = self.store.begin_write()
             if os.readlink(self.index_dir / CURRENT) == self.gen_dir.name:
-                return conn
-            conn.execute("ROLLBACK")
+                return write
+            write.rollback()
             self.refresh()
         raise IndexDirError(f"{self.index_dir}: rebuilt again and again during one write; try again")
 
@@ -418,30 +416,20 @@ class Index:
         chunker = ChunkerSettings(self.manifest["chunker"]["max_tokens"], self.manifest["chunker"]["min_chars"])
         passages = chunk_document(doc, encoder.token_count, encoder.passage_token_budget(), chunker)
         vectors, sentence_vectors = encoder.encode_passages([p.text for p in passages], [p.sentences for p in passages])
-        conn = self._begin_write()
-        try:
-            replaced = bool(store_mod.delete_document(conn, doc.id))
-            first = store_mod.next_key(conn)
-            keys = store_mod.insert_document(conn, doc, passages, vectors, sentence_vectors, first)
-            store_mod.record_added(conn, keys)
-            store_mod.set_next_key(conn, first + len(keys))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        with self._begin_write() as write:
+            replaced = bool(write.delete_document(doc.id))
+            first = write.next_key()
+            keys = write.insert_document(doc, passages, vectors, sentence_vectors, first)
+            write.record_added(keys)
+            write.set_next_key(first + len(keys))
         self.refresh()
         return passages, replaced
 
     def delete_document(self, doc_id: str) -> bool:
         """Delete a document and its passages; False when there was none. Durable when this returns."""
-        conn = self._begin_write()
-        try:
-            exists = conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is not None
-            store_mod.delete_document(conn, doc_id)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        with self._begin_write() as write:
+            exists = write.document_exists(doc_id)
+            write.delete_document(doc_id)
         self.refresh()
         return exists
 

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from embeddings.alignment import DEFAULT_NEIGHBOURS, knn
+from embeddings.alignment import DEFAULT_NEIGHBOURS, MarginPair, knn
 from embeddings.index import Index
 from embeddings.search import QueryError, check_languages
+from embeddings.store import PassageVectors
 
 # Calibrated on FLORES-200 dev (510 sentences in kk and ru, indexed together as 1,020 passages;
 # k = 4). Across languages, F1 for the kk-ru translation pairs peaks between 1.01 and 1.02
@@ -37,24 +38,13 @@ DEFAULT_SAME_LANGUAGE_THRESHOLD = 1.06
 
 
 @dataclass
-class DuplicatePair:
-    source_id: str
-    target_id: str
-    margin: float
-    cosine: float
-
-    def as_dict(self) -> dict:
-        return {"source_id": self.source_id, "target_id": self.target_id, "margin": self.margin, "cosine": self.cosine}
-
-
-@dataclass
 class Cluster:
     """A connected component of duplicate pairs."""
 
     passage_ids: list[str]
     doc_ids: list[str]
     langs: list[str]
-    pairs: list[DuplicatePair]
+    pairs: list[MarginPair]
 
     def as_dict(self, number: int) -> dict:
         return {
@@ -69,29 +59,9 @@ class Cluster:
 
 @dataclass
 class NearDuplicates:
-    pairs: list[DuplicatePair]  # best margin first
+    pairs: list[MarginPair]  # best margin first
     clusters: list[Cluster]  # largest first
     passages: int  # how many passages were compared
-
-
-def _load(index: Index, langs: Sequence[str] | None) -> tuple[np.ndarray, list[tuple[str, str, str]], np.ndarray]:
-    where, params = "", []
-    if langs:
-        where = f"WHERE lang IN ({','.join('?' * len(langs))})"
-        params = list(langs)
-    rows = (
-        index.store.conn()
-        .execute(f"SELECT key, id, doc_id, lang FROM passages {where} ORDER BY key", params)
-        .fetchall()
-    )
-    keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    all_keys, all_vectors = index.store.all_vectors()
-    vectors = (
-        all_vectors[np.searchsorted(all_keys, keys)]
-        if len(keys)
-        else np.empty((0, index.vectors.dimension), np.float32)
-    )
-    return keys, [(r[1], r[2], r[3]) for r in rows], vectors
 
 
 def find_near_duplicates(
@@ -120,13 +90,14 @@ def find_near_duplicates(
     langs = check_languages(langs)
     if neighbours < 1:
         raise QueryError("neighbours must be at least 1")
-    keys, meta, vectors = _load(index, langs)
-    present = sorted({m[2] for m in meta})
+    passages = index.store.passage_vectors(langs)
+    keys, vectors = passages.keys, passages.vectors
+    present = sorted(set(passages.langs))
     if on_total:
         on_total(len(keys) * len(present))
     if len(keys) < 2:
         return NearDuplicates([], [], len(keys))
-    row_lang = np.array([present.index(m[2]) for m in meta])
+    row_lang = np.array([present.index(lang) for lang in passages.langs])
     # For each language L: every passage's k nearest passages of L (never itself).
     mean = np.zeros((len(keys), len(present)), dtype=np.float32)
     found: list[tuple[np.ndarray, np.ndarray]] = []
@@ -152,8 +123,8 @@ def find_near_duplicates(
             best[(a, b)] = (float(margin[i, j]), float(cos[i, j]))  # symmetric: either side gives the same
 
     pairs_by_rows = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))
-    pairs = [DuplicatePair(meta[a][0], meta[b][0], round(m, 6), round(c, 6)) for (a, b), (m, c) in pairs_by_rows]
-    return NearDuplicates(pairs, _clusters(pairs_by_rows, meta, pairs), len(keys))
+    pairs = [MarginPair(passages.ids[a], passages.ids[b], round(m, 6), round(c, 6)) for (a, b), (m, c) in pairs_by_rows]
+    return NearDuplicates(pairs, _clusters(pairs_by_rows, passages, pairs), len(keys))
 
 
 def _knn_in(
@@ -181,8 +152,8 @@ def _knn_in(
 
 def _clusters(
     pairs_by_rows: list[tuple[tuple[int, int], tuple[float, float]]],
-    meta: list[tuple[str, str, str]],
-    pairs: list[DuplicatePair],
+    passages: PassageVectors,
+    pairs: list[MarginPair],
 ) -> list[Cluster]:
     parent: dict[int, int] = {}
 
@@ -200,14 +171,14 @@ def _clusters(
     members: dict[int, list[int]] = {}
     for row in sorted(parent):
         members.setdefault(find(row), []).append(row)
-    pair_lists: dict[int, list[DuplicatePair]] = {root: [] for root in members}
+    pair_lists: dict[int, list[MarginPair]] = {root: [] for root in members}
     for ((a, _), _), pair in zip(pairs_by_rows, pairs, strict=True):
         pair_lists[find(a)].append(pair)
     clusters = [
         Cluster(
-            passage_ids=[meta[r][0] for r in rows],
-            doc_ids=sorted({meta[r][1] for r in rows}),
-            langs=sorted({meta[r][2] for r in rows}),
+            passage_ids=[passages.ids[r] for r in rows],
+            doc_ids=sorted({passages.doc_ids[r] for r in rows}),
+            langs=sorted({passages.langs[r] for r in rows}),
             pairs=pair_lists[root],
         )
         for root, rows in members.items()

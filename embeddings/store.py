@@ -1,8 +1,9 @@
 """The SQLite store of an index: documents, passages (text, offsets, sentence spans and vectors).
 
-One connection per thread (SQLite connections must not cross threads); WAL mode so readers in
-other processes never block on a writer; ``synchronous=FULL`` so a committed write survives a
-power cut or a kill -9.
+:class:`Store` owns the file: every SQL statement of the project is one of its methods, or of the
+:class:`WriteTransaction` it hands out for writes. One connection per thread (SQLite connections
+must not cross threads); WAL mode so readers in other processes never block on a writer;
+``synchronous=FULL`` so a committed write survives a power cut or a kill -9.
 """
 
 from __future__ import annotations
@@ -76,6 +77,17 @@ class PassageRow:
     doc_lang: str
 
 
+@dataclass
+class PassageVectors:
+    """Passages in key order with their vectors: what the corpus-wide margin jobs compare."""
+
+    keys: np.ndarray
+    ids: list[str]
+    doc_ids: list[str]
+    langs: list[str]
+    vectors: np.ndarray  # float32 (len(keys) x dim)
+
+
 def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA foreign_keys = ON")
@@ -84,79 +96,97 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def create(path: Path) -> sqlite3.Connection:
-    conn = connect(path)
-    conn.executescript(SCHEMA)
-    return conn
+class WriteTransaction:
+    """One write transaction, begun with ``BEGIN IMMEDIATE``: the write lock is held from the start,
+    so no other writer slips in between reading the next key and using it. As a context manager it
+    commits when the block ends, and rolls back when the block (or the commit) raises."""
 
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        conn.execute("BEGIN IMMEDIATE")
 
-def insert_document(
-    conn: sqlite3.Connection,
-    doc: Document,
-    passages: Sequence[Passage],
-    vectors: np.ndarray,
-    sentence_vectors: Sequence[np.ndarray],
-    first_key: int,
-) -> list[int]:
-    """Insert a document and its passages (inside the caller's transaction); returns the keys."""
-    conn.execute(
-        "INSERT INTO documents (id, title, date, lang, source, text) VALUES (?, ?, ?, ?, ?, ?)",
-        (doc.id, doc.title, doc.date, doc.lang, doc.source, doc.text),
-    )
-    keys = list(range(first_key, first_key + len(passages)))
-    conn.executemany(
-        "INSERT INTO lexical (rowid, tokens) VALUES (?, ?)",
-        [(key, " ".join(lexical.tokens(p.text, p.lang))) for key, p in zip(keys, passages, strict=True)],
-    )
-    conn.executemany(
-        'INSERT INTO passages (key, id, doc_id, ordinal, lang, text, start, "end", sentences, '
-        "sentence_vectors, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                key,
-                p.id,
-                p.doc_id,
-                p.ordinal,
-                p.lang,
-                p.text,
-                p.start,
-                p.end,
-                orjson.dumps(p.sentences),
-                sv.astype(np.float16).tobytes(),
-                np.asarray(v, dtype=np.float32).tobytes(),
-            )
-            for key, p, v, sv in zip(keys, passages, vectors, sentence_vectors, strict=True)
-        ],
-    )
-    return keys
+    def __enter__(self) -> WriteTransaction:
+        return self
 
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: object) -> None:
+        if exc_type is not None:
+            self.rollback()
+            return
+        try:
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()  # a failed COMMIT leaves the transaction open
+            raise
 
-def next_key(conn: sqlite3.Connection) -> int:
-    """The first unused passage key; keys are never reused, so replayed changes stay unambiguous."""
-    row = conn.execute("SELECT value FROM meta WHERE name = 'next_key'").fetchone()
-    return int(row[0]) if row else 0
+    def rollback(self) -> None:
+        self._conn.execute("ROLLBACK")
 
+    def document_exists(self, doc_id: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is not None
 
-def set_next_key(conn: sqlite3.Connection, value: int) -> None:
-    conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('next_key', ?)", (value,))
+    def insert_document(
+        self,
+        doc: Document,
+        passages: Sequence[Passage],
+        vectors: np.ndarray,
+        sentence_vectors: Sequence[np.ndarray],
+        first_key: int,
+    ) -> list[int]:
+        """Insert a document and its passages; returns the keys."""
+        self._conn.execute(
+            "INSERT INTO documents (id, title, date, lang, source, text) VALUES (?, ?, ?, ?, ?, ?)",
+            (doc.id, doc.title, doc.date, doc.lang, doc.source, doc.text),
+        )
+        keys = list(range(first_key, first_key + len(passages)))
+        self._conn.executemany(
+            "INSERT INTO lexical (rowid, tokens) VALUES (?, ?)",
+            [(key, " ".join(lexical.tokens(p.text, p.lang))) for key, p in zip(keys, passages, strict=True)],
+        )
+        self._conn.executemany(
+            'INSERT INTO passages (key, id, doc_id, ordinal, lang, text, start, "end", sentences, '
+            "sentence_vectors, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    key,
+                    p.id,
+                    p.doc_id,
+                    p.ordinal,
+                    p.lang,
+                    p.text,
+                    p.start,
+                    p.end,
+                    orjson.dumps(p.sentences),
+                    sv.astype(np.float16).tobytes(),
+                    np.asarray(v, dtype=np.float32).tobytes(),
+                )
+                for key, p, v, sv in zip(keys, passages, vectors, sentence_vectors, strict=True)
+            ],
+        )
+        return keys
 
+    def next_key(self) -> int:
+        """The first unused passage key; keys are never reused, so replayed changes stay unambiguous."""
+        row = self._conn.execute("SELECT value FROM meta WHERE name = 'next_key'").fetchone()
+        return int(row[0]) if row else 0
 
-def delete_document(conn: sqlite3.Connection, doc_id: str) -> list[int]:
-    """Delete a document and its passages (inside the caller's transaction); returns the removed keys."""
-    keys = [r[0] for r in conn.execute("SELECT key FROM passages WHERE doc_id = ?", (doc_id,))]
-    conn.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
-    conn.executemany("DELETE FROM lexical WHERE rowid = ?", [(k,) for k in keys])
-    deleted = conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount
-    conn.executemany("INSERT INTO changes (op, key) VALUES ('remove', ?)", [(k,) for k in keys])
-    return keys if deleted else []
+    def set_next_key(self, value: int) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('next_key', ?)", (value,))
 
+    def delete_document(self, doc_id: str) -> list[int]:
+        """Delete a document and its passages, recording the removals; returns the removed keys."""
+        keys = [r[0] for r in self._conn.execute("SELECT key FROM passages WHERE doc_id = ?", (doc_id,))]
+        self._conn.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
+        self._conn.executemany("DELETE FROM lexical WHERE rowid = ?", [(k,) for k in keys])
+        deleted = self._conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount
+        self._conn.executemany("INSERT INTO changes (op, key) VALUES ('remove', ?)", [(k,) for k in keys])
+        return keys if deleted else []
 
-def record_added(conn: sqlite3.Connection, keys: Sequence[int]) -> None:
-    conn.executemany("INSERT INTO changes (op, key) VALUES ('add', ?)", [(k,) for k in keys])
+    def record_added(self, keys: Sequence[int]) -> None:
+        self._conn.executemany("INSERT INTO changes (op, key) VALUES ('add', ?)", [(k,) for k in keys])
 
 
 class Store:
-    """Read access to a store, safe to share between threads."""
+    """The one way to an index's SQLite store, safe to share between threads."""
 
     def __init__(self, path: Path, dimension: int) -> None:
         self.path = path
@@ -164,12 +194,31 @@ class Store:
         self._local = threading.local()
         self.conn()  # fail now, not at the first query, if the file is unusable
 
+    @classmethod
+    def create(cls, path: Path, dimension: int) -> Store:
+        """A new, empty store at ``path``."""
+        store = cls(path, dimension)
+        store.conn().executescript(SCHEMA)
+        return store
+
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = connect(self.path)
             self._local.conn = conn
         return conn
+
+    def begin_write(self) -> WriteTransaction:
+        """A write transaction on this thread's connection."""
+        return WriteTransaction(self.conn())
+
+    def quick_check(self) -> str:
+        """SQLite's verdict on the file's structure (bad pages, broken indexes): "ok", or the first problem."""
+        return self.conn().execute("PRAGMA quick_check").fetchone()[0]
+
+    def checkpoint(self) -> None:
+        """Move the write-ahead log into the database file and truncate the log."""
+        self.conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def counts(self) -> tuple[int, int]:
         row = self.conn().execute("SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM passages)").fetchone()
@@ -251,6 +300,17 @@ class Store:
         row = self.conn().execute("SELECT key FROM passages WHERE id = ?", (passage_id,)).fetchone()
         return int(row[0]) if row else None
 
+    def passage_lang(self, key: int) -> str | None:
+        row = self.conn().execute("SELECT lang FROM passages WHERE key = ?", (int(key),)).fetchone()
+        return row[0] if row else None
+
+    def passage_ids(self, keys: Sequence[int]) -> dict[int, str]:
+        """The user-facing ids of the passages with these keys, in one query."""
+        if not len(keys):
+            return {}
+        sql = f"SELECT key, id FROM passages WHERE key IN ({','.join('?' * len(keys))})"
+        return dict(self.conn().execute(sql, [int(k) for k in keys]).fetchall())
+
     def neighbours(self, doc_id: str, ordinal: int) -> tuple[str | None, str | None]:
         """Ids of the passages before and after this one in its document."""
         rows = (
@@ -316,6 +376,25 @@ class Store:
         found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, self.dimension)
         return found, vectors
+
+    def passage_vectors(self, langs: Sequence[str] | None, *, by_document_language: bool = False) -> PassageVectors:
+        """The passages of ``langs`` (every passage for none) with their vectors, in key order, in one
+        query; with ``by_document_language``, the passages of the documents of ``langs`` instead,
+        whatever each passage's own language."""
+        if by_document_language:
+            source, column = "passages p JOIN documents d ON d.id = p.doc_id", "d.lang"
+        else:
+            source, column = "passages p", "p.lang"
+        where = f"WHERE {column} IN ({','.join('?' * len(langs))})" if langs else ""
+        sql = f"SELECT p.key, p.id, p.doc_id, p.lang, p.vector FROM {source} {where} ORDER BY p.key"
+        rows = self.conn().execute(sql, list(langs or [])).fetchall()
+        return PassageVectors(
+            keys=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+            ids=[r[1] for r in rows],
+            doc_ids=[r[2] for r in rows],
+            langs=[r[3] for r in rows],
+            vectors=np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float32).reshape(-1, self.dimension),
+        )
 
     def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(keys, vectors) of every passage, in key order."""

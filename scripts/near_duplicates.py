@@ -9,13 +9,10 @@ this model. Output lines, one per cluster (largest first):
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
-from embeddings.cli import add_margin_job_arguments, open_margin_job_index, run, write_jsonl
+from embeddings.cli import add_margin_job_arguments, margin_job_options, open_margin_job_index, run, write_jsonl
 from embeddings.config import Settings
 from embeddings.near_duplicates import DEFAULT_SAME_LANGUAGE_THRESHOLD, DEFAULT_THRESHOLD, find_near_duplicates
 from embeddings.search import check_languages
@@ -43,15 +40,9 @@ def main() -> int:
     check_languages(args.lang)
     started = time.perf_counter()
     index = open_margin_job_index(parser, args, settings)
-    with tqdm(unit="passage", desc="neighbours", file=sys.stderr) as bar:
+    with margin_job_options(args, "passage") as options:
         found = find_near_duplicates(
-            index,
-            args.threshold,
-            same_language_threshold=args.same_language_threshold,
-            neighbours=args.neighbours,
-            langs=args.lang,
-            progress=bar.update,
-            on_total=lambda n: setattr(bar, "total", n),
+            index, args.threshold, same_language_threshold=args.same_language_threshold, langs=args.lang, **options
         )
     write_jsonl(args.out, (cluster.as_dict(number) for number, cluster in enumerate(found.clusters, 1)))
     print(

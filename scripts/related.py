@@ -8,14 +8,11 @@ aligned from their passages (each passage's best margin against the other articl
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
-from embeddings.alignment import align_documents, align_passages
-from embeddings.cli import add_margin_job_arguments, open_margin_job_index, run, write_jsonl
+from embeddings.alignment import LEVELS, align
+from embeddings.cli import add_margin_job_arguments, margin_job_options, open_margin_job_index, run, write_jsonl
 from embeddings.config import Settings
 from embeddings.search import check_languages
 
@@ -26,9 +23,7 @@ def main() -> int:
     add_margin_job_arguments(parser, settings)
     parser.add_argument("--from", dest="source", required=True, help="source language code (kk, ru, en, other)")
     parser.add_argument("--to", dest="target", required=True, help="target language code (kk, ru, en, other)")
-    parser.add_argument(
-        "--level", choices=("passage", "document"), default="passage", help="what to align (default: %(default)s)"
-    )
+    parser.add_argument("--level", choices=LEVELS, default="passage", help="what to align (default: %(default)s)")
     parser.add_argument("--out", type=Path, required=True, help="pairs, one JSON object a line")
     parser.add_argument(
         "--threshold", type=float, help="keep only pairs with at least this margin (default: keep every best pair)"
@@ -38,17 +33,9 @@ def main() -> int:
     check_languages([args.source, args.target])  # a clear message before the model loads
     started = time.perf_counter()
     index = open_margin_job_index(parser, args, settings)
-    align = align_documents if args.level == "document" else align_passages
-    with tqdm(unit=args.level, desc="neighbours", file=sys.stderr) as bar:
+    with margin_job_options(args, args.level) as options:
         pairs = align(
-            index,
-            args.source,
-            args.target,
-            neighbours=args.neighbours,
-            mutual=args.mutual,
-            threshold=args.threshold,
-            progress=bar.update,
-            on_total=lambda n: setattr(bar, "total", n),
+            index, args.source, args.target, args.level, mutual=args.mutual, threshold=args.threshold, **options
         )
     write_jsonl(args.out, (pair.as_dict() for pair in pairs))
     print(

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import orjson
 import pytest
 
-from embeddings.alignment import (
-    PassageNotFound,
-    align_documents,
-    align_passages,
-    passage_key,
-    related_passages,
-)
+from embeddings.alignment import PassageNotFound, align, passage_key, related_passages
 from embeddings.index import Index
 from embeddings.search import QueryError
-from tests.conftest import ROOT
+from tests.test_scripts import script
 
 # Seed 000 (kk): Koshanov met ... and Natalya Kochanova ↔ seed 003 (ru): Ashimbayev's talks with Kochanova.
 KOCHANOVA = ("000_51035c6eea1197a6:0", "003_50027884f20b3e6f:6")
@@ -70,20 +62,20 @@ def test_related_passages_refuses_bad_input(index):
 
 
 def test_passage_alignment_finds_both_pairs_and_mutual_keeps_them(index):
-    pairs = align_passages(index, "kk", "ru")
+    pairs = align(index, "kk", "ru")
     by_source = {p.source_id: p for p in pairs}
     kk_passages = index.store.keys_matching(["kk"], None)
     assert len(pairs) == len(kk_passages)  # every source passage gets its best counterpart
     for source, target in (KOCHANOVA, EMOMALI):
         assert by_source[source].target_id == target
-    mutual = {(p.source_id, p.target_id) for p in align_passages(index, "kk", "ru", mutual=True)}
+    mutual = {(p.source_id, p.target_id) for p in align(index, "kk", "ru", mutual=True)}
     assert {KOCHANOVA, EMOMALI} <= mutual and len(mutual) < len(pairs)
-    strict = align_passages(index, "kk", "ru", threshold=1.02)
+    strict = align(index, "kk", "ru", threshold=1.02)
     assert strict and all(p.margin >= 1.02 for p in strict) and len(strict) < len(pairs)
 
 
 def test_document_alignment_uses_every_document(index):
-    pairs = align_documents(index, "kk", "ru")
+    pairs = align(index, "kk", "ru", "document")
     assert {p.source_id for p in pairs} == {
         "000_51035c6eea1197a6",
         "001_fdb75db5e4a0ae0c",
@@ -91,37 +83,29 @@ def test_document_alignment_uses_every_document(index):
         "004_4c27e8987007a86f",
     }
     assert {p.target_id for p in pairs} == {"003_50027884f20b3e6f"}  # the only Russian article
-    mutual = align_documents(index, "kk", "ru", mutual=True)
+    mutual = align(index, "kk", "ru", "document", mutual=True)
     assert len(mutual) == 1
 
 
 def test_alignment_refuses_bad_language_codes(index):
     with pytest.raises(QueryError, match="unknown language"):
-        align_passages(index, "kz", "ru")
+        align(index, "kz", "ru")
     with pytest.raises(QueryError, match="differ"):
-        align_documents(index, "kk", "kk")
-
-
-def run_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "related.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
+        align(index, "kk", "kk", "document")
 
 
 def test_related_script_writes_pairs_and_fails_clearly(seed_index_dir, tmp_path):
     out = tmp_path / "pairs.jsonl"
-    done = run_script("--index", str(seed_index_dir), "--from", "kk", "--to", "ru", "--mutual", "--out", str(out))
+    done = script(
+        "related.py", "--index", str(seed_index_dir), "--from", "kk", "--to", "ru", "--mutual", "--out", str(out)
+    )
     assert done.returncode == 0, done.stderr
     rows = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert set(rows[0]) == {"source_id", "target_id", "margin", "cosine"}
     assert {KOCHANOVA, EMOMALI} <= {(r["source_id"], r["target_id"]) for r in rows}
 
-    assert run_script("--help").returncode == 0
-    missing = run_script("--index", str(tmp_path / "none"), "--from", "kk", "--to", "ru", "--out", str(out))
+    assert script("related.py", "--help").returncode == 0
+    missing = script("related.py", "--index", str(tmp_path / "none"), "--from", "kk", "--to", "ru", "--out", str(out))
     assert missing.returncode == 2 and "no index" in missing.stderr and "Traceback" not in missing.stderr
-    bad_lang = run_script("--index", str(seed_index_dir), "--from", "kz", "--to", "ru", "--out", str(out))
+    bad_lang = script("related.py", "--index", str(seed_index_dir), "--from", "kz", "--to", "ru", "--out", str(out))
     assert bad_lang.returncode == 2 and "unknown language" in bad_lang.stderr and "Traceback" not in bad_lang.stderr

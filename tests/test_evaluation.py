@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import orjson
 import pytest
 
 from embeddings.evaluation import SETS, evaluate, format_table, mrr_at, ndcg_at, recall_at
-from tests.conftest import ROOT
+from tests.test_scripts import script
 
 EXPECTED = {
     "flores": {"kk→ru top1", "ru→kk top1", "en→kk top1", "en→ru top1"},
@@ -46,20 +44,10 @@ def test_every_metric_on_a_50_row_slice(eval_dir, encoder, name):
     assert name in format_table([result])
 
 
-def evaluate_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "evaluate.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
-
-
 @pytest.mark.eval
 def test_script_prints_a_table_and_writes_json(eval_dir, tmp_path):
     out = tmp_path / "report.json"
-    done = evaluate_script("--data", str(eval_dir), "--only", "tatoeba", "--limit", "20", "--out", str(out))
+    done = script("evaluate.py", "--data", str(eval_dir), "--only", "tatoeba", "--limit", "20", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "kk→ru top1" in done.stdout and "tatoeba" in done.stdout and "hybrid" in done.stdout
     report = orjson.loads(out.read_bytes())
@@ -68,11 +56,11 @@ def test_script_prints_a_table_and_writes_json(eval_dir, tmp_path):
 
 
 def test_script_fails_clearly_on_missing_data(tmp_path):
-    assert evaluate_script("--help").returncode == 0
-    missing = evaluate_script("--data", str(tmp_path / "nope"), "--limit", "5")
+    assert script("evaluate.py", "--help").returncode == 0
+    missing = script("evaluate.py", "--data", str(tmp_path / "nope"), "--limit", "5")
     assert missing.returncode == 2 and "no such folder" in missing.stderr and "Traceback" not in missing.stderr
     (tmp_path / "empty").mkdir()
-    partial = evaluate_script("--data", str(tmp_path / "empty"), "--only", "kazqad")
+    partial = script("evaluate.py", "--data", str(tmp_path / "empty"), "--only", "kazqad")
     assert partial.returncode == 2 and "kazqad_val.queries.jsonl: missing" in partial.stderr
-    unknown = evaluate_script("--only", "nope")
+    unknown = script("evaluate.py", "--only", "nope")
     assert unknown.returncode == 2 and "invalid choice" in unknown.stderr

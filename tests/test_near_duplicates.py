@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import orjson
 import pytest
 
@@ -12,7 +9,8 @@ from embeddings.corpus import make_document, read_corpus
 from embeddings.index import Index, build
 from embeddings.near_duplicates import find_near_duplicates
 from embeddings.search import QueryError
-from tests.conftest import ROOT, SEEDS
+from tests.conftest import SEEDS
+from tests.test_scripts import script
 
 ORIGINAL = "000_51035c6eea1197a6:2"
 
@@ -70,26 +68,16 @@ def test_bad_language_codes_are_refused(seeds):
         find_near_duplicates(seeds, langs=["xx"])
 
 
-def run_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "near_duplicates.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
-
-
 def test_script_writes_clusters_and_fails_clearly(with_copy, tmp_path):
     out = tmp_path / "dups.jsonl"
-    done = run_script("--index", str(with_copy.index_dir), "--out", str(out))
+    done = script("near_duplicates.py", "--index", str(with_copy.index_dir), "--out", str(out))
     assert done.returncode == 0, done.stderr
     clusters = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert any(ORIGINAL in c["passage_ids"] and "copy-article:1" in c["passage_ids"] for c in clusters)
     assert set(clusters[0]) == {"cluster", "size", "passage_ids", "doc_ids", "langs", "pairs"}
 
-    assert run_script("--help").returncode == 0
-    missing = run_script("--index", str(tmp_path / "none"), "--out", str(out))
+    assert script("near_duplicates.py", "--help").returncode == 0
+    missing = script("near_duplicates.py", "--index", str(tmp_path / "none"), "--out", str(out))
     assert missing.returncode == 2 and "no index" in missing.stderr and "Traceback" not in missing.stderr
-    bad = run_script("--index", str(with_copy.index_dir), "--lang", "xx", "--out", str(out))
+    bad = script("near_duplicates.py", "--index", str(with_copy.index_dir), "--lang", "xx", "--out", str(out))
     assert bad.returncode == 2 and "unknown language" in bad.stderr and "Traceback" not in bad.stderr

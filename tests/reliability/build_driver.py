@@ -62,7 +62,7 @@ def install(point: str, index_dir: Path) -> None:
 
         TorchEncoder.encode_passages = encode_then_die
     elif point == "store-insert":
-        insert, calls = store_mod.insert_document, [0]
+        insert, calls = store_mod.WriteTransaction.insert_document, [0]
 
         def insert_some(*args, **kwargs):
             calls[0] += 1
@@ -70,15 +70,15 @@ def install(point: str, index_dir: Path) -> None:
                 die()
             return insert(*args, **kwargs)
 
-        store_mod.insert_document = insert_some
+        store_mod.WriteTransaction.insert_document = insert_some
     elif point == "store-commit":
-        set_next_key = store_mod.set_next_key
+        set_next_key = store_mod.WriteTransaction.set_next_key
 
         def before_commit(*args, **kwargs):
             set_next_key(*args, **kwargs)
             die()
 
-        store_mod.set_next_key = before_commit
+        store_mod.WriteTransaction.set_next_key = before_commit
     elif point.startswith("faiss-"):
         write_index = faiss.write_index
 
