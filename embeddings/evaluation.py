@@ -21,7 +21,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -55,14 +55,7 @@ class SetResult:
     seconds: float
 
     def as_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "metrics": self.metrics,
-            "counts": self.counts,
-            "pool": self.pool,
-            "seconds": round(self.seconds, 2),
-        }
+        return asdict(self) | {"seconds": round(self.seconds, 2)}
 
 
 @dataclass

@@ -14,8 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from embeddings.benchmark import DEFAULT_EVAL_DIR, SECTIONS, BenchOptions, format_table, run, write_json
+from embeddings.benchmark import DEFAULT_EVAL_DIR, SECTIONS, BenchOptions, run
+from embeddings.benchmark.figures import format_table, write_json
 from embeddings.cli import run as run_script
+from service.process import ServerProcess
 
 
 def main() -> int:
@@ -49,6 +51,7 @@ def main() -> int:
         scale_n=args.scale_n,
         profile=args.profile,
         docs=args.docs,
+        launch_server=ServerProcess,  # the library never imports the service: the script hands it in
     )
     started = time.perf_counter()
     result = run(options, log=lambda line: print(line, file=sys.stderr))

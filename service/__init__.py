@@ -39,7 +39,6 @@ def create_app(searcher: Searcher | None = None, settings: Settings | None = Non
             raise StartupError(f"error: {exc}") from None
     searcher.encoder.on_encode = observability.observe_encode
     app.extensions["searcher"] = searcher
-    app.extensions["openapi"] = build_spec()
 
     @app.before_request
     def _body_limit() -> None:
@@ -55,4 +54,5 @@ def create_app(searcher: Searcher | None = None, settings: Settings | None = Non
     errors.register(app)
     for blueprint in (api.bp, documents.bp, meta.bp, page.bp):
         app.register_blueprint(blueprint)
+    app.extensions["openapi"] = build_spec(app)
     return app

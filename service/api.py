@@ -5,38 +5,47 @@ from __future__ import annotations
 import os
 import time
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 
-from embeddings.search import QueryError, Searcher, SearchQuery
+from embeddings.search import QueryError, SearchQuery, SearchResponse
+from service.context import current_index, searcher
 from service.errors import ApiError
 from service.jsonio import json_response
-from service.validation import BatchSearchRequest, SearchRequest, json_object, search_request_from_args
+from service.openapi import Reply, operation
+from service.responses import BatchResponse, Health
+from service.validation import (
+    SEARCH_QUERY,
+    BatchSearchRequest,
+    SearchRequest,
+    json_object,
+    search_request_from_args,
+)
 
 bp = Blueprint("api", __name__)
 
-
-def searcher() -> Searcher:
-    return current_app.extensions["searcher"]
+SEARCH_REPLY = Reply("results, best first", SearchResponse)
 
 
 @bp.get("/health")
+@operation(Reply("ok", Health))
 def health():
-    s = searcher()
-    s.index.refresh()
-    documents, passages = s.index.counts()
+    """Service status and index size."""
+    index = current_index()
+    documents, passages = index.counts()
+    identity = searcher().encoder.identity
     return json_response(
         {
             "status": "ok",
             "documents": documents,
             "passages": passages,
-            "model": {"name": s.encoder.identity.name, "fingerprint": s.encoder.identity.fingerprint},
-            "index": {"generation": s.index.generation} | s.index.vector_info(),
+            "model": {"name": identity.name, "fingerprint": identity.fingerprint},
+            "index": {"generation": index.generation} | index.vector_info(),
             "process": os.getpid(),  # which worker answered: helps when reading multi-process logs
         }
     )
 
 
-def _answer(queries: list[SearchQuery]):
+def _answer(queries: list[SearchQuery]) -> list[SearchResponse]:
     try:
         return searcher().search_many(queries)
     except QueryError as exc:
@@ -49,17 +58,23 @@ def _search(req: SearchRequest):
 
 
 @bp.get("/v1/search")
+@operation(SEARCH_REPLY, *SEARCH_QUERY, errors=(400,))
 def search_get():
+    """Search with a query string."""
     return _search(search_request_from_args())
 
 
 @bp.post("/v1/search")
+@operation(SEARCH_REPLY, body=SearchRequest)
 def search_post():
+    """Search with a JSON body."""
     return _search(json_object(SearchRequest))
 
 
 @bp.post("/v1/search/batch")
+@operation(Reply("one result list per query", BatchResponse), body=BatchSearchRequest)
 def search_batch():
+    """A batch of queries (at most maxItems), encoded together, answered in order."""
     started = time.perf_counter()
     req = json_object(BatchSearchRequest)
     responses = _answer([SearchQuery(q.query, q.k, q.lang, mode=q.mode, ef_search=q.ef_search) for q in req.queries])

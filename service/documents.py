@@ -4,21 +4,44 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 
 from embeddings.alignment import related_passages
 from embeddings.corpus import make_document
-from embeddings.search import MAX_K, QueryError, Searcher, check_languages
+from embeddings.search import QueryError, check_languages
+from embeddings.text import LANGUAGES
+from service import responses
 from service.auth import require_key
+from service.context import current_index, searcher
 from service.errors import ApiError
 from service.jsonio import json_response
-from service.validation import MAX_PAGE, DocumentIn, int_arg, json_object, list_arg, query_args
+from service.openapi import Param, Reply, operation, path_param
+from service.responses import body_of
+from service.validation import (
+    K_SCHEMA,
+    LANG_LIST_SCHEMA,
+    MAX_OFFSET,
+    MAX_PAGE,
+    DocumentIn,
+    int_arg,
+    json_object,
+    list_arg,
+    query_args,
+)
 
 bp = Blueprint("documents", __name__)
 
-
-def searcher() -> Searcher:
-    return current_app.extensions["searcher"]
+DOC_ID = path_param("doc_id", "document id")
+PASSAGE_ID = path_param("passage_id", 'passage id, "<doc_id>:<ordinal>"')
+LIST_QUERY = (
+    Param("lang", "only this language", {"type": "string", "enum": list(LANGUAGES)}),
+    Param("limit", "page size (default 20)", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+    Param("offset", "documents to skip", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}),
+)
+RELATED_QUERY = (
+    Param("k", "how many (default 5)", K_SCHEMA),
+    Param("lang", "target languages (default: all but the passage's own)", LANG_LIST_SCHEMA),
+)
 
 
 def _not_found(what: str, ident: str) -> ApiError:
@@ -33,33 +56,35 @@ def _check_langs(langs: list[str]) -> None:
 
 
 @bp.get("/v1/documents")
+@operation(Reply("one page", responses.DocumentList), *LIST_QUERY, errors=(400,))
 def list_documents():
-    args = query_args({"lang", "limit", "offset"})
+    """List documents, a page at a time."""
+    args = query_args(LIST_QUERY)
     lang = args.get("lang") or None
     if lang:
         _check_langs([lang])
-    limit = int_arg(args, "limit", 20, 1, MAX_PAGE)
-    offset = int_arg(args, "offset", 0, 0, 10**9)
-    index = searcher().index
-    index.refresh()
-    total, documents = index.store.list_documents(lang, limit, offset)
+    limit = int_arg(args, LIST_QUERY[1], 20)
+    offset = int_arg(args, LIST_QUERY[2], 0)
+    total, documents = current_index().store.list_documents(lang, limit, offset)
     return json_response({"total": total, "limit": limit, "offset": offset, "documents": documents})
 
 
 @bp.get("/v1/documents/<doc_id>")
+@operation(Reply("the document", responses.Document), DOC_ID, errors=(400, 404))
 def get_document(doc_id: str):
-    query_args(set())
-    index = searcher().index
-    index.refresh()
-    document = index.store.document(doc_id)
+    """A document with its passages in order."""
+    query_args(())
+    document = current_index().store.document(doc_id)
     if document is None:
         raise _not_found("document", doc_id)
     return json_response(document)
 
 
 @bp.post("/v1/documents")
+@operation(Reply("indexed and durable", responses.DocumentCreated, status=201), body=DocumentIn)
 @require_key
 def put_document():
+    """Add a document, or replace the one with the same id."""
     body: DocumentIn = json_object(DocumentIn)
     # Without an id, the text names the document: posting the same text twice replaces, not doubles.
     doc_id = body.id or "doc-" + hashlib.sha256(body.text.encode()).hexdigest()[:16]
@@ -69,62 +94,40 @@ def put_document():
         raise ApiError(400, "invalid_request", str(exc)) from None
     s = searcher()
     passages, replaced = s.index.write_document(doc, s.encoder)
-    return json_response(
-        {
-            "id": doc.id,
-            "title": doc.title,
-            "date": doc.date,
-            "lang": doc.lang,
-            "replaced": replaced,
-            "passages": [
-                {"passage_id": p.id, "ordinal": p.ordinal, "lang": p.lang, "start": p.start, "end": p.end}
-                for p in passages
-            ],
-        },
-        201,
-    )
+    made = [body_of(responses.PassageMade, p, passage_id=p.id) for p in passages]
+    return json_response(body_of(responses.DocumentCreated, doc, replaced=replaced, passages=made), 201)
 
 
 @bp.delete("/v1/documents/<doc_id>")
+@operation(Reply("deleted", status=204), DOC_ID, errors=(404,))
 @require_key
 def delete_document(doc_id: str):
+    """Delete a document and its passages."""
     if not searcher().index.delete_document(doc_id):
         raise _not_found("document", doc_id)
     return "", 204
 
 
 @bp.get("/v1/passages/<passage_id>")
+@operation(Reply("the passage", responses.Passage), PASSAGE_ID, errors=(400, 404))
 def get_passage(passage_id: str):
-    query_args(set())
-    index = searcher().index
-    index.refresh()
+    """One passage with its document's metadata and its neighbours' ids."""
+    query_args(())
+    index = current_index()
     key = index.store.passage_key(passage_id)
     row = index.store.passages_by_key([key]).get(key) if key is not None else None
     if row is None:
         raise _not_found("passage", passage_id)
     previous, following = index.store.neighbours(row.doc_id, row.ordinal)
-    return json_response(
-        {
-            "passage_id": row.id,
-            "doc_id": row.doc_id,
-            "ordinal": row.ordinal,
-            "lang": row.lang,
-            "text": row.text,
-            "start": row.start,
-            "end": row.end,
-            "title": row.title,
-            "date": row.date,
-            "doc_lang": row.doc_lang,
-            "previous": previous,
-            "next": following,
-        }
-    )
+    return json_response(body_of(responses.Passage, row, passage_id=row.id, previous=previous, next=following))
 
 
 @bp.get("/v1/passages/<passage_id>/related")
+@operation(Reply("best first", responses.Related), PASSAGE_ID, *RELATED_QUERY, errors=(400, 404))
 def get_related(passage_id: str):
-    args = query_args({"k", "lang"})
-    k = int_arg(args, "k", 5, 1, MAX_K)
+    """Passages in other languages that say the same thing (margin-scored)."""
+    args = query_args(RELATED_QUERY)
+    k = int_arg(args, RELATED_QUERY[0], 5)
     langs = list_arg(args, "lang")
     if langs:
         _check_langs(langs)
@@ -140,16 +143,13 @@ def get_related(passage_id: str):
         if row is None:  # deleted between the search and the read
             continue
         results.append(
-            {
-                "rank": len(results) + 1,
-                "margin": round(float(r.margin), 6),
-                "cosine": round(float(r.cosine), 6),
-                "passage_id": row.id,
-                "doc_id": row.doc_id,
-                "title": row.title,
-                "date": row.date,
-                "lang": row.lang,
-                "text": row.text,
-            }
+            body_of(
+                responses.RelatedResult,
+                row,
+                rank=len(results) + 1,
+                margin=round(float(r.margin), 6),
+                cosine=round(float(r.cosine), 6),
+                passage_id=row.id,
+            )
         )
     return json_response({"passage_id": passage_id, "results": results})

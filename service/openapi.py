@@ -1,316 +1,173 @@
-"""The OpenAPI 3.1 description of every route, built from the same pydantic models that validate
-requests (and response models written for the description)."""
+"""The OpenAPI 3.1 description of the service, built from what the code already says.
+
+Each view carries an ``@operation`` declaration next to its route (parameters, body and answer;
+the summary is the first line of its docstring); the method and path come from the app's URL map,
+the security and the key errors from ``service.auth.require_key``, and every schema from a model
+that the code uses: the pydantic models that validate request bodies (``service.validation``),
+the library's dataclasses and the service's response models (``service.responses``). A route,
+added in one place, is described.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
+from flask import Flask
+from pydantic import TypeAdapter
 
-from embeddings.search import DEFAULT_MODE, MAX_K, MAX_QUERY_CHARS, MODES
-from embeddings.text import LANGUAGES
-from embeddings.vector_index import MAX_EF_SEARCH
-from service.validation import MAX_BATCH_QUERIES, MAX_PAGE, BatchSearchRequest, DocumentIn, SearchRequest
+from embeddings.search import Highlight, SearchResult
+from service.responses import Error
 
+REF_TEMPLATE = "#/components/schemas/{model}"
+JSON_BODY_ERRORS = (400, 413, 415)  # what service.validation.json_object answers a bad body with
+KEY_ERRORS = (401, 403)  # what service.auth.require_key answers with
+ERROR_TEXT = {
+    400: "invalid request: the message says what is wrong",
+    401: "missing or wrong API key",
+    403: "writes are disabled: the server has no API key",
+    404: "no such document, passage or route",
+    413: "request body too large",
+    415: "the body is not JSON",
+}
+# The library's dataclasses carry no descriptions (embeddings/ does not depend on pydantic); the
+# fields that need a word for users of the API get it here.
+LIBRARY_FIELD_NOTES: dict[type, dict[str, str]] = {
+    Highlight: {"start": "offset into text", "terms": "[start, end] of each query word found in text"},
+    SearchResult: {"score": "cosine (dense), BM25 (lexical) or fused rank score (hybrid)"},
+}
 
-class Highlight(BaseModel):
-    sentence: str
-    start: Annotated[int, Field(description="offset into text")]
-    end: int
-    terms: Annotated[list[tuple[int, int]], Field(description="[start, end] of each query word found in text")]
-
-
-class SearchResult(BaseModel):
-    rank: int
-    score: Annotated[float, Field(description="cosine (dense), BM25 (lexical) or fused rank score (hybrid)")]
-    passage_id: str
-    doc_id: str
-    title: str
-    date: str | None
-    lang: str
-    text: str
-    highlight: Highlight
-
-
-class SearchResponse(BaseModel):
-    query: str
-    query_lang: str
-    took_ms: float
-    results: list[SearchResult]
+View = TypeVar("View", bound=Callable[..., Any])
 
 
-class BatchResult(SearchResponse):
-    id: str | int | None
+@dataclass(frozen=True)
+class Param:
+    """One query or path parameter of a route."""
+
+    name: str
+    description: str
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+    where: str = "query"
+    required: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "in": self.where,
+            "required": self.required,
+            "schema": self.schema,
+            "description": self.description,
+        }
 
 
-class BatchResponse(BaseModel):
-    took_ms: float
-    results: list[BatchResult]
+def path_param(name: str, description: str) -> Param:
+    return Param(name, description, where="path", required=True)
 
 
-class IndexInfo(BaseModel):
-    generation: int
-    kind: Annotated[str, Field(description="FAISS index kind: flat (exact) or hnsw (approximate)")]
-    ef_search: Annotated[int | None, Field(description="hnsw only: the default search effort")] = None
-    deleted_not_compacted: Annotated[
-        int | None, Field(description="hnsw only: deleted passages still in the graph until a rebuild")
-    ] = None
+@dataclass(frozen=True)
+class Reply:
+    """The answer when all goes well: a JSON body of ``shape`` (a model or dataclass), or no JSON."""
+
+    description: str
+    shape: type | None = None
+    status: int = 200
 
 
-class Health(BaseModel):
-    status: str
-    documents: int
-    passages: int
-    model: dict[str, str]
-    index: IndexInfo
-    process: Annotated[int, Field(description="id of the worker process that answered")]
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    reply: Reply
+    parameters: tuple[Param, ...] = ()
+    body: type | None = None  # the pydantic model of a JSON request body
+    errors: tuple[int, ...] = ()  # beyond those of the body and of the key, which are added
 
 
-class DocumentSummary(BaseModel):
-    id: str
-    title: str
-    date: str | None
-    lang: str
-    passages: int
+def operation(
+    reply: Reply, *parameters: Param, body: type | None = None, errors: tuple[int, ...] = ()
+) -> Callable[[View], View]:
+    """Declares a view for /openapi.json; goes right under the blueprint's route decorator. The
+    first line of the view's docstring is the operation's summary."""
+
+    def declare(view: View) -> View:
+        summary = (inspect.getdoc(view) or "").partition("\n")[0].rstrip(".")
+        if not summary:
+            raise TypeError(f"{view.__name__}: a declared view needs a docstring, its summary")
+        view.operation = Operation(summary, reply, parameters, body, errors)
+        return view
+
+    return declare
 
 
-class DocumentList(BaseModel):
-    total: int
-    limit: int
-    offset: int
-    documents: list[DocumentSummary]
+def _openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule)  # /v1/documents/<doc_id> -> /v1/documents/{doc_id}
 
 
-class DocumentPassage(BaseModel):
-    passage_id: str
-    ordinal: int
-    lang: str
-    text: str
-    start: int
-    end: int
+class _Schemas:
+    """The models the operations name, turned into ``components.schemas`` in one go at the end."""
+
+    def __init__(self) -> None:
+        self.shapes: list[type] = []
+
+    def ref(self, shape: type) -> dict[str, Any]:
+        if shape not in self.shapes:
+            self.shapes.append(shape)
+        return {"$ref": REF_TEMPLATE.format(model=shape.__name__)}
+
+    def json(self, shape: type) -> dict[str, Any]:
+        return {"application/json": {"schema": self.ref(shape)}}
+
+    def components(self) -> dict[str, Any]:
+        adapters = [(shape, "validation", TypeAdapter(shape)) for shape in self.shapes]
+        refs, definitions = TypeAdapter.json_schemas(adapters, ref_template=REF_TEMPLATE)
+        schemas = definitions["$defs"]
+        for shape in self.shapes:  # pydantic renames two shapes of one name: the refs above would miss
+            if refs[(shape, "validation")] != self.ref(shape):
+                raise RuntimeError(f"two schemas are named {shape.__name__}")
+        for shape, notes in LIBRARY_FIELD_NOTES.items():
+            for name, description in notes.items():
+                schemas[shape.__name__]["properties"][name]["description"] = description
+        return schemas
 
 
-class Document(BaseModel):
-    id: str
-    title: str
-    date: str | None
-    lang: str
-    source: str
-    passages: list[DocumentPassage]
-
-
-class PassageMade(BaseModel):
-    passage_id: str
-    ordinal: int
-    lang: str
-    start: int
-    end: int
-
-
-class DocumentCreated(BaseModel):
-    id: str
-    title: str
-    date: str | None
-    lang: str
-    replaced: Annotated[bool, Field(description="true when a document with this id was replaced")]
-    passages: list[PassageMade]
-
-
-class Passage(BaseModel):
-    passage_id: str
-    doc_id: str
-    ordinal: int
-    lang: str
-    text: str
-    start: int
-    end: int
-    title: str
-    date: str | None
-    doc_lang: str
-    previous: str | None
-    next: str | None
-
-
-class RelatedResult(BaseModel):
-    rank: int
-    margin: Annotated[float, Field(description="ratio margin over both k-NN neighbourhoods; above 1 stands out")]
-    cosine: float
-    passage_id: str
-    doc_id: str
-    title: str
-    date: str | None
-    lang: str
-    text: str
-
-
-class Related(BaseModel):
-    passage_id: str
-    results: list[RelatedResult]
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-
-
-class Error(BaseModel):
-    error: ErrorBody
-
-
-MODELS = [
-    SearchRequest, BatchSearchRequest, DocumentIn, Highlight, SearchResult, SearchResponse, BatchResult,
-    BatchResponse, IndexInfo, Health, DocumentSummary, DocumentList, DocumentPassage, Document, PassageMade,
-    DocumentCreated, Passage, RelatedResult, Related, ErrorBody, Error,
-]  # fmt: skip
-
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(name: str, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
-
-
-def _errors(*statuses: int) -> dict:
-    text = {
-        400: "invalid request: the message says what is wrong",
-        401: "missing or wrong API key",
-        403: "writes are disabled: the server has no API key",
-        404: "no such document, passage or route",
-        405: "method not allowed",
-        413: "request body too large",
-        415: "the body is not JSON",
+def _describe(op: Operation, needs_key: bool, schemas: _Schemas) -> dict[str, Any]:
+    reply: dict[str, Any] = {"description": op.reply.description}
+    if op.reply.shape is not None:
+        reply["content"] = schemas.json(op.reply.shape)
+    errors = set(op.errors) | set(JSON_BODY_ERRORS if op.body else ()) | set(KEY_ERRORS if needs_key else ())
+    described: dict[str, Any] = {"summary": op.summary}
+    if needs_key:
+        described["security"] = [{"bearer": []}]
+    if op.parameters:
+        described["parameters"] = [p.describe() for p in op.parameters]
+    if op.body is not None:
+        described["requestBody"] = {"required": True, "content": schemas.json(op.body)}
+    described["responses"] = {str(op.reply.status): reply} | {
+        str(status): {"description": ERROR_TEXT[status], "content": schemas.json(Error)} for status in sorted(errors)
     }
-    return {str(s): _json("Error", text[s]) for s in statuses}
+    return described
 
 
-def _param(name: str, where: str, schema: dict, description: str, required: bool = False) -> dict:
-    return {"name": name, "in": where, "required": required, "schema": schema, "description": description}
-
-
-LANG_LIST = {"type": "string", "pattern": r"^[a-z,]*$"}
-K = {"type": "integer", "minimum": 1, "maximum": MAX_K}
-DOC_ID = _param("doc_id", "path", {"type": "string"}, "document id", True)
-PASSAGE_ID = _param("passage_id", "path", {"type": "string"}, 'passage id, "<doc_id>:<ordinal>"', True)
-JSON_BODY_ERRORS = (400, 413, 415)
-AUTH = [{"bearer": []}]
-
-
-def build_spec() -> dict[str, Any]:
-    schemas: dict[str, Any] = {}
-    for model in MODELS:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
-
-    def body(name: str) -> dict:
-        return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
-
-    paths = {
-        "/health": {"get": {"summary": "Service status and index size", "responses": {"200": _json("Health", "ok")}}},
-        "/v1/search": {
-            "get": {
-                "summary": "Search with a query string",
-                "parameters": [
-                    _param(
-                        "q",
-                        "query",
-                        {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS},
-                        "the question",
-                        True,
-                    ),
-                    _param("k", "query", K, "how many results (default 10)"),
-                    _param("lang", "query", LANG_LIST, f"comma-separated languages to keep ({', '.join(LANGUAGES)})"),
-                    _param("documents", "query", {"type": "string"}, "comma-separated document ids to keep"),
-                    _param(
-                        "min_score",
-                        "query",
-                        {"type": "number"},
-                        "drop results with a cosine below this (BM25 in lexical mode)",
-                    ),
-                    _param("mode", "query", {"type": "string", "enum": list(MODES)}, f"default {DEFAULT_MODE}"),
-                    _param(
-                        "ef_search",
-                        "query",
-                        {"type": "integer", "minimum": 1, "maximum": MAX_EF_SEARCH},
-                        "search effort of an hnsw index (no effect on a flat one); default: HNSW_EF_SEARCH",
-                    ),
-                ],
-                "responses": {"200": _json("SearchResponse", "results, best first")} | _errors(400),
-            },
-            "post": {
-                "summary": "Search with a JSON body",
-                "requestBody": body("SearchRequest"),
-                "responses": {"200": _json("SearchResponse", "results, best first")} | _errors(*JSON_BODY_ERRORS),
-            },
-        },
-        "/v1/search/batch": {
-            "post": {
-                "summary": f"Up to {MAX_BATCH_QUERIES} queries, encoded in one batch, answered in order",
-                "requestBody": body("BatchSearchRequest"),
-                "responses": {"200": _json("BatchResponse", "one result list per query")} | _errors(*JSON_BODY_ERRORS),
-            }
-        },
-        "/v1/documents": {
-            "get": {
-                "summary": "List documents, a page at a time",
-                "parameters": [
-                    _param("lang", "query", {"type": "string", "enum": list(LANGUAGES)}, "only this language"),
-                    _param(
-                        "limit",
-                        "query",
-                        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
-                        "page size (default 20)",
-                    ),
-                    _param("offset", "query", {"type": "integer", "minimum": 0}, "documents to skip"),
-                ],
-                "responses": {"200": _json("DocumentList", "one page")} | _errors(400),
-            },
-            "post": {
-                "summary": "Add a document, or replace the one with the same id",
-                "security": AUTH,
-                "requestBody": body("DocumentIn"),
-                "responses": {"201": _json("DocumentCreated", "indexed and durable")}
-                | _errors(*JSON_BODY_ERRORS, 401, 403),
-            },
-        },
-        "/v1/documents/{doc_id}": {
-            "get": {
-                "summary": "A document with its passages in order",
-                "parameters": [DOC_ID],
-                "responses": {"200": _json("Document", "the document")} | _errors(400, 404),
-            },
-            "delete": {
-                "summary": "Delete a document and its passages",
-                "security": AUTH,
-                "parameters": [DOC_ID],
-                "responses": {"204": {"description": "deleted"}} | _errors(401, 403, 404),
-            },
-        },
-        "/v1/passages/{passage_id}": {
-            "get": {
-                "summary": "One passage with its document's metadata and its neighbours' ids",
-                "parameters": [PASSAGE_ID],
-                "responses": {"200": _json("Passage", "the passage")} | _errors(400, 404),
-            }
-        },
-        "/v1/passages/{passage_id}/related": {
-            "get": {
-                "summary": "Passages in other languages that say the same thing (margin-scored)",
-                "parameters": [
-                    PASSAGE_ID,
-                    _param("k", "query", K, "how many (default 5)"),
-                    _param("lang", "query", LANG_LIST, "target languages (default: all but the passage's own)"),
-                ],
-                "responses": {"200": _json("Related", "best first")} | _errors(400, 404),
-            }
-        },
-        "/": {"get": {"summary": "The search page for people", "responses": {"200": {"description": "HTML"}}}},
-        "/openapi.json": {"get": {"summary": "This description", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
-        "/docs": {"get": {"summary": "This description, for people", "responses": {"200": {"description": "HTML"}}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text format"}}}},
-    }
+def build_spec(app: Flask) -> dict[str, Any]:
+    """The description of every route of ``app`` but its static files; a route without an
+    ``@operation`` is an error here, at start-up, not a gap in the description."""
+    schemas = _Schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.endpoint.endswith(".static"):
+            continue
+        view = app.view_functions[rule.endpoint]
+        op: Operation | None = getattr(view, "operation", None)
+        if op is None:
+            raise RuntimeError(f"{rule.rule}: the view {rule.endpoint} has no @operation declaration")
+        in_path = {p.name for p in op.parameters if p.where == "path"}
+        if in_path != set(rule.arguments):
+            raise RuntimeError(f"{rule.rule}: path parameters declared {sorted(in_path)}, in the rule {rule.arguments}")
+        needs_key = getattr(view, "requires_key", False)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            paths.setdefault(_openapi_path(rule.rule), {})[method.lower()] = _describe(op, needs_key, schemas)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -320,7 +177,7 @@ def build_spec() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": schemas,
+            "schemas": schemas.components(),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

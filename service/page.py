@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, render_template
 
+from service.openapi import Reply, operation
+
 bp = Blueprint(
     "page",
     __name__,
@@ -34,7 +36,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 @bp.get("/")
+@operation(Reply("HTML"))
 def index() -> Response:
+    """The search page for people."""
     response = Response(render_template("index.html"), mimetype="text/html")
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -1,6 +1,6 @@
 """Request parsing and validation: JSON bodies and query strings into typed requests.
 
-The pydantic models here are also the source of the request schemas in ``/openapi.json``.
+The pydantic models and the query parameters here are also what ``/openapi.json`` says of requests.
 """
 
 from __future__ import annotations
@@ -16,9 +16,13 @@ from embeddings.search import DEFAULT_MODE, MAX_K, MAX_QUERY_CHARS, MODES
 from embeddings.text import LANGUAGES
 from embeddings.vector_index import MAX_EF_SEARCH
 from service.errors import ApiError
+from service.openapi import Param
 
 MAX_BATCH_QUERIES = 256
 MAX_PAGE = 200
+MAX_OFFSET = 10**9
+K_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_K}
+LANG_LIST_SCHEMA = {"type": "string", "pattern": r"^[a-z,]*$"}
 
 Lang = Annotated[str, Field(description=f"one of {', '.join(LANGUAGES)}")]
 Mode = Annotated[
@@ -99,24 +103,26 @@ def json_object(model: type[BaseModel]) -> BaseModel:
     return model.model_validate(body, strict=True)
 
 
-def query_args(allowed: set[str]) -> dict[str, str]:
-    """The query string, refusing parameters this route does not know."""
-    unknown = sorted(set(request.args) - allowed)
+def query_args(declared: tuple[Param, ...]) -> dict[str, str]:
+    """The query string, refusing parameters the route does not declare."""
+    unknown = sorted(set(request.args) - {p.name for p in declared})
     if unknown:
         raise ApiError(400, "invalid_request", f"unknown parameter(s): {', '.join(unknown)}")
     return request.args.to_dict()
 
 
-def int_arg(args: dict[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = args.get(name)
+def int_arg(args: dict[str, str], param: Param, default: int) -> int:
+    """An integer parameter within the bounds its schema declares."""
+    raw = args.get(param.name)
     if raw is None:
         return default
+    low, high = param.schema["minimum"], param.schema["maximum"]
     try:
-        value = int(raw)
+        value: int | None = int(raw)
     except ValueError:
-        raise ApiError(400, "invalid_request", f"{name} must be an integer from {low} to {high}") from None
-    if not low <= value <= high:
-        raise ApiError(400, "invalid_request", f"{name} must be an integer from {low} to {high}")
+        value = None
+    if value is None or not low <= value <= high:
+        raise ApiError(400, "invalid_request", f"{param.name} must be an integer from {low} to {high}")
     return value
 
 
@@ -125,9 +131,24 @@ def list_arg(args: dict[str, str], name: str) -> list[str] | None:
     return items or None
 
 
+SEARCH_QUERY = (
+    Param("q", "the question", {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS}, required=True),
+    Param("k", "how many results (default 10)", K_SCHEMA),
+    Param("lang", f"comma-separated languages to keep ({', '.join(LANGUAGES)})", LANG_LIST_SCHEMA),
+    Param("documents", "comma-separated document ids to keep"),
+    Param("min_score", "drop results with a cosine below this (BM25 in lexical mode)", {"type": "number"}),
+    Param("mode", f"default {DEFAULT_MODE}", {"type": "string", "enum": list(MODES)}),
+    Param(
+        "ef_search",
+        "search effort of an hnsw index (no effect on a flat one); default: HNSW_EF_SEARCH",
+        {"type": "integer", "minimum": 1, "maximum": MAX_EF_SEARCH},
+    ),
+)
+
+
 def search_request_from_args() -> SearchRequest:
     """GET /v1/search?q=...&k=10&lang=kk,ru&documents=a,b&min_score=0.8&mode=dense&ef_search=128"""
-    args = query_args({"q", "k", "lang", "documents", "min_score", "mode", "ef_search"})
+    args = query_args(SEARCH_QUERY)
     if "q" not in args:
         raise ApiError(400, "invalid_request", "the query parameter q is required")
     data: dict[str, object] = {

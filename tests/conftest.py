@@ -1,4 +1,4 @@
-"""Shared fixtures: the real default model, an index of the seeds, a real server process."""
+"""Shared fixtures: the real default model, an index of the seeds, the app in-process, a real server process."""
 
 from __future__ import annotations
 
@@ -34,6 +34,20 @@ def seed_index_dir(tmp_path_factory, encoder) -> Path:
 @pytest.fixture(scope="session")
 def searcher(seed_index_dir, encoder) -> Searcher:
     return Searcher.open(seed_index_dir, encoder)
+
+
+@pytest.fixture(scope="session")
+def app(searcher):
+    """The app in-process over the seed index (Flask's test client): for request validation and
+    answer shapes, which need no process. Workers, auth, limits and kill -9 use ``live_server``."""
+    from service import create_app
+
+    return create_app(searcher=searcher)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
 
 
 @pytest.fixture

@@ -71,6 +71,6 @@ def test_bench_refuses_an_unknown_section():
 
 @pytest.mark.parametrize("values", [[1.0, 3.0, 2.0]])
 def test_summarise_gives_median_and_spread(values):
-    from embeddings.benchmark import summarise
+    from embeddings.benchmark.figures import summarise
 
     assert summarise(values) == (2.0, (1.0, 3.0))

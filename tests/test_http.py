@@ -65,10 +65,10 @@ def test_filters_over_http(live_server):
         ({"q": "x", "color": "red"}, "unknown parameter(s): color"),
     ],
 )
-def test_bad_get_requests_are_400_with_a_json_error(live_server, params, fragment):
-    response = requests.get(live_server.url + "/v1/search", params=params, timeout=30)
+def test_bad_get_requests_are_400_with_a_json_error(client, params, fragment):
+    response = client.get("/v1/search", query_string=params)
     assert response.status_code == 400
-    error = response.json()["error"]
+    error = response.get_json()["error"]
     assert error["code"] == "invalid_request" and fragment in error["message"]
 
 
@@ -91,10 +91,10 @@ def test_bad_get_requests_are_400_with_a_json_error(live_server, params, fragmen
         ),
     ],
 )
-def test_bad_post_requests_say_what_is_wrong(live_server, body, headers, status, code, fragment):
-    response = requests.post(live_server.url + "/v1/search", data=body, headers=headers, timeout=30)
+def test_bad_post_requests_say_what_is_wrong(client, body, headers, status, code, fragment):
+    response = client.post("/v1/search", data=body, headers=headers)
     assert response.status_code == status
-    error = response.json()["error"]
+    error = response.get_json()["error"]
     assert error["code"] == code and fragment in error["message"]
 
 

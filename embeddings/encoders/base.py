@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -45,13 +45,7 @@ class ModelIdentity:
     max_seq_length: int
 
     def as_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "fingerprint": self.fingerprint,
-            "dimension": self.dimension,
-            "prompts": self.prompts,
-            "max_seq_length": self.max_seq_length,
-        }
+        return asdict(self)
 
 
 EncodeObserver = Callable[[str, float], None]  # told (kind, seconds) after each encode call

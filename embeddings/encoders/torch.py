@@ -76,16 +76,19 @@ class TorchEncoder:
     def passage_token_budget(self) -> int:
         return passage_token_budget(self)
 
-    def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        started = time.perf_counter()
-        vectors = self.model.encode(
+    def _encode(self, texts: Sequence[str], prompt: str, batch_size: int, **output: object) -> object:
+        return self.model.encode(
             list(texts),
-            prompt=self.query_prompt,
+            prompt=prompt,
             batch_size=batch_size,
             normalize_embeddings=True,
-            convert_to_numpy=True,
             show_progress_bar=False,
+            **output,
         )
+
+    def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        started = time.perf_counter()
+        vectors = self._encode(texts, self.query_prompt, batch_size, convert_to_numpy=True)
         if self.on_encode:
             self.on_encode("query", time.perf_counter() - started)
         return np.ascontiguousarray(vectors, dtype=np.float32)
@@ -94,14 +97,8 @@ class TorchEncoder:
         self, texts: Sequence[str], sentences: Sequence[Sequence[tuple[int, int]]], batch_size: int = 16
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         started = time.perf_counter()
-        outputs = self.model.encode(
-            list(texts),
-            prompt=self.passage_prompt,
-            batch_size=batch_size,
-            output_value=None,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        # output_value=None: every output of the model, token vectors too, for the sentence spans
+        outputs = self._encode(texts, self.passage_prompt, batch_size, output_value=None)
         prompt_chars = len(self.passage_prompt)
         offset_maps = self.tokenizer(
             [self.passage_prompt + text for text in texts],

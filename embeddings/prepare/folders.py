@@ -1,4 +1,8 @@
-"""What the recipes share: folders written in one step, file hashes, the is-prepared check."""
+"""What the recipes share: folders written in one step, file hashes, the is-prepared check, the export record.
+
+A recipe's backend module (``embeddings.encoders.onnx``, ``.openvino``) names its folder's parts:
+``DEFAULT_DIR``, ``EXPORT_INFO``, ``RECIPE_VERSION`` and ``is_complete``.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,13 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
-from embeddings.encoders.base import TOKENIZER_FILES, ModelError
+from embeddings.encoders.base import DEFAULT_MODEL_DIR, TOKENIZER_FILES, ModelError
 
 
 @contextmanager
@@ -64,10 +70,44 @@ def require_source(source_dir: Path) -> None:
         raise ModelError(f"no model at {source_dir}; run `make setup` or `python scripts/prepare_model.py` first")
 
 
-def copy_tokenizer_files(source_dir: Path, out_dir: Path) -> None:
-    for name in TOKENIZER_FILES:
-        shutil.copyfile(Path(source_dir) / name, Path(out_dir) / name)
+Progress = Callable[[str], None]  # told the name of each step as it starts
 
 
-def write_export_info(out_dir: Path, info_name: str, info: dict) -> None:
-    (Path(out_dir) / info_name).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+@dataclass(frozen=True)
+class Recipe:
+    """How one backend's model folder is made from a sentence-transformers folder.
+
+    ``make(source_dir, folder, progress)`` writes the model files into the staged ``folder`` and
+    returns the recipe's own fields of the export record; the rest (is it already made, staging,
+    tokenizer files, the record's source fields) is the same for every recipe and is here.
+    """
+
+    backend: ModuleType
+    make: Callable[[Path, Path, Progress], dict]
+
+    def export(
+        self,
+        source_dir: Path | None = None,
+        out_dir: Path | None = None,
+        force: bool = False,
+        progress: Progress | None = None,
+    ) -> bool:
+        """Write the folder (default: the backend's, from the float32 model); False if it is already
+        complete and made by the current recipe from the source as it is now. Written beside its
+        destination and renamed into place: an interrupted run never leaves a folder that looks complete."""
+        source = Path(source_dir or DEFAULT_MODEL_DIR)
+        out = Path(out_dir or self.backend.DEFAULT_DIR)
+        require_source(source)
+        if not force and self.backend.is_complete(out) and made_from(out, self.backend.EXPORT_INFO, source):
+            return False
+        with staged_folder(out) as folder:
+            info = self.make(source, folder, progress or (lambda step: None))
+            for name in TOKENIZER_FILES:
+                shutil.copyfile(source / name, folder / name)
+            record = {
+                "recipe_version": self.backend.RECIPE_VERSION,
+                "source": source.name,
+                "source_fingerprint": source_fingerprint(source),
+            } | info
+            (folder / self.backend.EXPORT_INFO).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        return True

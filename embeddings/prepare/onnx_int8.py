@@ -15,25 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from embeddings.encoders import onnx
-from embeddings.encoders.base import DEFAULT_MODEL_DIR, ModelError
-from embeddings.prepare.folders import (
-    copy_tokenizer_files,
-    file_sha256,
-    made_from,
-    require_source,
-    source_fingerprint,
-    staged_folder,
-    write_export_info,
-)
-
-
-def is_prepared(out_dir: Path, source_dir: Path) -> bool:
-    """The folder is complete, made by the current recipe, from ``source_dir`` as it is now."""
-    return onnx.is_complete(out_dir) and made_from(out_dir, onnx.EXPORT_INFO, source_dir)
+from embeddings.encoders.base import ModelError
+from embeddings.prepare.folders import Progress, Recipe, file_sha256
 
 
 def export_float_onnx(source_dir: Path, path: Path) -> None:
@@ -78,68 +64,50 @@ def export_float_onnx(source_dir: Path, path: Path) -> None:
         )
 
 
-def export_int8(
-    source_dir: Path | None = None,
-    out_dir: Path | None = None,
-    force: bool = False,
-    progress: Callable[[str], None] | None = None,
-) -> bool:
-    """Write the int8 ONNX folder from a sentence-transformers BERT folder; False if already there.
-
-    Runs offline, in about half a minute; written beside its destination and renamed into place,
-    so an interrupted run never leaves a folder that looks complete.
-    """
-    source_dir = Path(source_dir or DEFAULT_MODEL_DIR)
-    out_dir = Path(out_dir or onnx.DEFAULT_DIR)
-    require_source(source_dir)
-    if not force and is_prepared(out_dir, source_dir):
-        return False
-    say = progress or (lambda step: None)
+def _make_folder(source_dir: Path, folder: Path, say: Progress) -> dict:
+    """The int8 ONNX model files, written into ``folder``; the recipe's fields of the export record."""
     import onnx as onnx_lib
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
 
     config = json.loads((source_dir / "config.json").read_text())
-    with staged_folder(out_dir) as tmp:
-        say("export")
-        float_path = tmp / "model_f32.onnx"
-        export_float_onnx(source_dir, float_path)
-        say("optimize")
-        optimized = optimize_model(
-            str(float_path),
-            model_type="bert",
-            num_heads=int(config["num_attention_heads"]),
-            hidden_size=int(config["hidden_size"]),
-            opt_level=0,  # fusions only; ONNX Runtime applies its own graph optimisations at load
-        )
-        fused = optimized.get_fused_operator_statistics()
-        fused_path = tmp / "model_fused.onnx"
-        optimized.save_model_to_file(str(fused_path))
-        del optimized
-        float_path.unlink()
-        say("quantize")
-        quantize_dynamic(
-            str(fused_path),
-            str(tmp / onnx.MODEL_FILE),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            # Shape inference cannot type the fused contrib operators' outputs: they are float.
-            extra_options={"DefaultTensorType": onnx_lib.TensorProto.FLOAT},
-        )
-        fused_path.unlink()
-        copy_tokenizer_files(source_dir, tmp)
-        info = {
-            "recipe_version": onnx.RECIPE_VERSION,
-            "source": str(source_dir.name),
-            "source_fingerprint": source_fingerprint(source_dir),
-            "onnx_sha256": file_sha256(tmp / onnx.MODEL_FILE),
-            "fused_operators": {k: v for k, v in fused.items() if v},
-            "quantization": "dynamic int8, per-channel weights (onnxruntime.quantization.quantize_dynamic)",
-            "versions": {"torch": torch.__version__, "onnx": onnx_lib.__version__, "onnxruntime": _ort_version()},
-        }
-        write_export_info(tmp, onnx.EXPORT_INFO, info)
-    return True
+    say("export")
+    float_path = folder / "model_f32.onnx"
+    export_float_onnx(source_dir, float_path)
+    say("optimize")
+    optimized = optimize_model(
+        str(float_path),
+        model_type="bert",
+        num_heads=int(config["num_attention_heads"]),
+        hidden_size=int(config["hidden_size"]),
+        opt_level=0,  # fusions only; ONNX Runtime applies its own graph optimisations at load
+    )
+    fused = optimized.get_fused_operator_statistics()
+    fused_path = folder / "model_fused.onnx"
+    optimized.save_model_to_file(str(fused_path))
+    del optimized
+    float_path.unlink()
+    say("quantize")
+    quantize_dynamic(
+        str(fused_path),
+        str(folder / onnx.MODEL_FILE),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        # Shape inference cannot type the fused contrib operators' outputs: they are float.
+        extra_options={"DefaultTensorType": onnx_lib.TensorProto.FLOAT},
+    )
+    fused_path.unlink()
+    return {
+        "onnx_sha256": file_sha256(folder / onnx.MODEL_FILE),
+        "fused_operators": {k: v for k, v in fused.items() if v},
+        "quantization": "dynamic int8, per-channel weights (onnxruntime.quantization.quantize_dynamic)",
+        "versions": {"torch": torch.__version__, "onnx": onnx_lib.__version__, "onnxruntime": _ort_version()},
+    }
+
+
+RECIPE = Recipe(onnx, _make_folder)
+export_int8 = RECIPE.export
 
 
 def _ort_version() -> str:

@@ -16,7 +16,6 @@ process (as ``make setup`` runs it) to give the same ``.xml``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,26 +23,12 @@ import numpy as np
 from embeddings.chunking import ChunkerSettings, chunk_document
 from embeddings.corpus import read_corpus
 from embeddings.encoders import openvino
-from embeddings.encoders.base import DEFAULT_MODEL_DIR
 from embeddings.encoders.torch import TorchEncoder
-from embeddings.prepare.folders import (
-    copy_tokenizer_files,
-    file_sha256,
-    made_from,
-    require_source,
-    source_fingerprint,
-    staged_folder,
-    write_export_info,
-)
+from embeddings.prepare.folders import Progress, Recipe, file_sha256
 from embeddings.prepare.onnx_int8 import export_float_onnx
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 SMOOTH_QUANT_ALPHA = 0.95  # NNCF's default for transformers' MatMuls
-
-
-def is_prepared(out_dir: Path, source_dir: Path) -> bool:
-    """The folder is complete, made by the current recipe, from ``source_dir`` as it is now."""
-    return openvino.is_complete(out_dir) and made_from(out_dir, openvino.EXPORT_INFO, source_dir)
 
 
 def calibration_texts(source_dir: Path) -> list[str]:
@@ -58,62 +43,46 @@ def calibration_texts(source_dir: Path) -> list[str]:
     return texts
 
 
-def export_int8(
-    source_dir: Path | None = None,
-    out_dir: Path | None = None,
-    force: bool = False,
-    progress: Callable[[str], None] | None = None,
-) -> bool:
-    """Write the static-int8 OpenVINO folder from a sentence-transformers BERT folder; False if it
-    is already there. Offline, about a minute; written beside its destination and renamed into
-    place, so an interrupted run never leaves a folder that looks complete."""
-    source_dir = Path(source_dir or DEFAULT_MODEL_DIR)
-    out_dir = Path(out_dir or openvino.DEFAULT_DIR)
-    require_source(source_dir)
-    if not force and is_prepared(out_dir, source_dir):
-        return False
-    say = progress or (lambda step: None)
+def _make_folder(source_dir: Path, folder: Path, say: Progress) -> dict:
+    """The static-int8 OpenVINO model files, written into ``folder``; the recipe's fields of the export record."""
     import nncf
     import openvino as ov
     from tokenizers import Tokenizer
 
-    with staged_folder(out_dir) as tmp:
-        say("export")
-        float_path = tmp / "model_f32.onnx"
-        export_float_onnx(source_dir, float_path)
-        texts = calibration_texts(source_dir)
-        tokenizer = Tokenizer.from_file(str(source_dir / "tokenizer.json"))
-        tokenizer.no_padding()
-        tokenizer.enable_truncation(max_length=512)
-        samples = []
-        for encoding in tokenizer.encode_batch(texts):
-            ids = np.asarray([encoding.ids], dtype=np.int64)
-            samples.append({"input_ids": ids, "attention_mask": np.ones_like(ids)})
-        say("quantize")
-        quantized = nncf.quantize(
-            ov.convert_model(str(float_path)),
-            nncf.Dataset(samples),
-            model_type=nncf.ModelType.TRANSFORMER,
-            preset=nncf.QuantizationPreset.MIXED,
-            subset_size=len(samples),
-            fast_bias_correction=True,
-            advanced_parameters=nncf.AdvancedQuantizationParameters(
-                smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=SMOOTH_QUANT_ALPHA)
-            ),
-        )
-        ov.save_model(quantized, str(tmp / openvino.XML), compress_to_fp16=True)
-        float_path.unlink()
-        copy_tokenizer_files(source_dir, tmp)
-        info = {
-            "recipe_version": openvino.RECIPE_VERSION,
-            "source": str(source_dir.name),
-            "source_fingerprint": source_fingerprint(source_dir),
-            "xml_sha256": file_sha256(tmp / openvino.XML),
-            "bin_sha256": file_sha256(tmp / openvino.BIN),
-            "calibration_texts": len(texts),
-            "quantization": "static int8 (nncf.quantize: TRANSFORMER, MIXED, SmoothQuant "
-            f"{SMOOTH_QUANT_ALPHA}, fast bias correction, every calibration text)",
-            "versions": {"openvino": ov.__version__, "nncf": nncf.__version__},
-        }
-        write_export_info(tmp, openvino.EXPORT_INFO, info)
-    return True
+    say("export")
+    float_path = folder / "model_f32.onnx"
+    export_float_onnx(source_dir, float_path)
+    texts = calibration_texts(source_dir)
+    tokenizer = Tokenizer.from_file(str(source_dir / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=512)
+    samples = []
+    for encoding in tokenizer.encode_batch(texts):
+        ids = np.asarray([encoding.ids], dtype=np.int64)
+        samples.append({"input_ids": ids, "attention_mask": np.ones_like(ids)})
+    say("quantize")
+    quantized = nncf.quantize(
+        ov.convert_model(str(float_path)),
+        nncf.Dataset(samples),
+        model_type=nncf.ModelType.TRANSFORMER,
+        preset=nncf.QuantizationPreset.MIXED,
+        subset_size=len(samples),
+        fast_bias_correction=True,
+        advanced_parameters=nncf.AdvancedQuantizationParameters(
+            smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=SMOOTH_QUANT_ALPHA)
+        ),
+    )
+    ov.save_model(quantized, str(folder / openvino.XML), compress_to_fp16=True)
+    float_path.unlink()
+    return {
+        "xml_sha256": file_sha256(folder / openvino.XML),
+        "bin_sha256": file_sha256(folder / openvino.BIN),
+        "calibration_texts": len(texts),
+        "quantization": "static int8 (nncf.quantize: TRANSFORMER, MIXED, SmoothQuant "
+        f"{SMOOTH_QUANT_ALPHA}, fast bias correction, every calibration text)",
+        "versions": {"openvino": ov.__version__, "nncf": nncf.__version__},
+    }
+
+
+RECIPE = Recipe(openvino, _make_folder)
+export_int8 = RECIPE.export

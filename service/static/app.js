@@ -1,112 +1,205 @@
 // The search page: reads the question and filters from the URL, asks the JSON API, shows results.
-// No framework and no build step; every string a person reads is in STRINGS below.
+// No framework and no build step; every string a person reads is in STRINGS below, each with its
+// translations side by side, so that a string added in one language is seen to lack the others.
 "use strict";
 (() => {
   const LANGS = ["kk", "ru", "en"];
   const DEFAULT_K = "10";
+  const UI_LANGS = ["en", "ru", "kk"];
 
   const STRINGS = {
-    en: {
-      pageTitle: "Kazakh and Russian news search",
-      title: "Kazakh and Russian news search",
-      skip: "Skip to results",
-      uiLang: "Interface language",
-      searchLabel: "Ask a question",
-      searchHint: "In Kazakh, Russian or English: matching paragraphs come from both Kazakh and Russian articles.",
-      placeholder: "How do Kazakhstan and Belarus cooperate?",
-      searchButton: "Search",
-      languages: "Languages",
-      lang_kk: "Kazakh", lang_ru: "Russian", lang_en: "English",
-      ql_kk: "Kazakh", ql_ru: "Russian", ql_en: "English", ql_other: "another language",
-      count: "Results",
-      resultsHeading: "Results",
-      searching: "Searching…",
-      found: (n, ms, ql) => `${n} ${n === 1 ? "result" : "results"} in ${ms} ms · question in ${ql}`,
-      empty: "Nothing matched this question.",
-      emptyFiltered: "Only some languages are searched; try removing the filters.",
-      clearFilters: "Search all languages",
-      emptyQuery: "Type a question first.",
-      examples: "Try one of these:",
-      keepOne: "Keep at least one language.",
-      error: "The service answered with an error:",
-      network: "The service could not be reached. Check that it is running, then try again.",
-      score: "score",
-      similarity: "similarity",
-      same_ru: "Same in Russian", same_kk: "Same in Kazakh", same_other: "Same in Kazakh and Russian",
-      relatedLoading: "Looking for the same passage in the other language…",
-      relatedNone: "No passage in the other language says the same thing.",
-      untitled: "(untitled)",
-      noscript: "This page needs JavaScript; the JSON API at /v1/search works without it.",
-      footer: "Scripts can ask the same questions through the JSON API:",
+    pageTitle: {
+      en: "Kazakh and Russian news search",
+      ru: "Поиск по новостям на казахском и русском",
+      kk: "Қазақ және орыс тіліндегі жаңалықтардан іздеу",
     },
-    ru: {
-      pageTitle: "Поиск по новостям на казахском и русском",
-      title: "Поиск по новостям на казахском и русском",
-      skip: "К результатам",
-      uiLang: "Язык интерфейса",
-      searchLabel: "Задайте вопрос",
-      searchHint: "На казахском, русском или английском: подходящие абзацы найдутся и в казахских, и в русских статьях.",
-      placeholder: "Как сотрудничают Казахстан и Беларусь?",
-      searchButton: "Найти",
-      languages: "Языки",
-      lang_kk: "Казахский", lang_ru: "Русский", lang_en: "Английский",
-      ql_kk: "казахский", ql_ru: "русский", ql_en: "английский", ql_other: "другой",
-      count: "Результатов",
-      resultsHeading: "Результаты",
-      searching: "Ищем…",
-      found: (n, ms, ql) => {
+    title: {
+      en: "Kazakh and Russian news search",
+      ru: "Поиск по новостям на казахском и русском",
+      kk: "Қазақ және орыс тіліндегі жаңалықтардан іздеу",
+    },
+    skip: {
+      en: "Skip to results",
+      ru: "К результатам",
+      kk: "Нәтижелерге өту",
+    },
+    uiLang: {
+      en: "Interface language",
+      ru: "Язык интерфейса",
+      kk: "Интерфейс тілі",
+    },
+    searchLabel: {
+      en: "Ask a question",
+      ru: "Задайте вопрос",
+      kk: "Сұрақ қойыңыз",
+    },
+    searchHint: {
+      en: "In Kazakh, Russian or English: matching paragraphs come from both Kazakh and Russian articles.",
+      ru: "На казахском, русском или английском: подходящие абзацы найдутся и в казахских, и в русских статьях.",
+      kk: "Қазақша, орысша немесе ағылшынша: сәйкес абзацтар қазақ және орыс тіліндегі мақалалардан табылады.",
+    },
+    placeholder: {
+      en: "How do Kazakhstan and Belarus cooperate?",
+      ru: "Как сотрудничают Казахстан и Беларусь?",
+      kk: "Қазақстан мен Беларусь қалай ынтымақтасады?",
+    },
+    searchButton: {
+      en: "Search",
+      ru: "Найти",
+      kk: "Іздеу",
+    },
+    languages: {
+      en: "Languages",
+      ru: "Языки",
+      kk: "Тілдер",
+    },
+    lang_kk: {
+      en: "Kazakh",
+      ru: "Казахский",
+      kk: "Қазақша",
+    },
+    lang_ru: {
+      en: "Russian",
+      ru: "Русский",
+      kk: "Орысша",
+    },
+    lang_en: {
+      en: "English",
+      ru: "Английский",
+      kk: "Ағылшынша",
+    },
+    ql_kk: {
+      en: "Kazakh",
+      ru: "казахский",
+      kk: "қазақша",
+    },
+    ql_ru: {
+      en: "Russian",
+      ru: "русский",
+      kk: "орысша",
+    },
+    ql_en: {
+      en: "English",
+      ru: "английский",
+      kk: "ағылшынша",
+    },
+    ql_other: {
+      en: "another language",
+      ru: "другой",
+      kk: "басқа",
+    },
+    count: {
+      en: "Results",
+      ru: "Результатов",
+      kk: "Нәтиже саны",
+    },
+    resultsHeading: {
+      en: "Results",
+      ru: "Результаты",
+      kk: "Нәтижелер",
+    },
+    searching: {
+      en: "Searching…",
+      ru: "Ищем…",
+      kk: "Іздеп жатырмыз…",
+    },
+    found: {
+      en: (n, ms, ql) => `${n} ${n === 1 ? "result" : "results"} in ${ms} ms · question in ${ql}`,
+      ru: (n, ms, ql) => {
         const form = { one: "результат", few: "результата" }[new Intl.PluralRules("ru").select(n)] || "результатов";
         return `${n} ${form} за ${ms} мс · вопрос на языке: ${ql}`;
       },
-      empty: "По этому вопросу ничего не нашлось.",
-      emptyFiltered: "Поиск идёт не на всех языках; попробуйте снять фильтры.",
-      clearFilters: "Искать на всех языках",
-      emptyQuery: "Сначала введите вопрос.",
-      examples: "Попробуйте, например:",
-      keepOne: "Оставьте хотя бы один язык.",
-      error: "Сервис ответил ошибкой:",
-      network: "Не удалось связаться с сервисом. Проверьте, что он запущен, и попробуйте снова.",
-      score: "оценка",
-      similarity: "сходство",
-      same_ru: "То же на русском", same_kk: "То же на казахском", same_other: "То же на казахском и русском",
-      relatedLoading: "Ищем тот же абзац на другом языке…",
-      relatedNone: "На другом языке ничего похожего не нашлось.",
-      untitled: "(без заголовка)",
-      noscript: "Для этой страницы нужен JavaScript; JSON API /v1/search работает и без него.",
-      footer: "Скрипты могут задавать те же вопросы через JSON API:",
+      kk: (n, ms, ql) => `${n} нәтиже, ${ms} мс · сұрақ тілі: ${ql}`,
     },
-    kk: {
-      pageTitle: "Қазақ және орыс тіліндегі жаңалықтардан іздеу",
-      title: "Қазақ және орыс тіліндегі жаңалықтардан іздеу",
-      skip: "Нәтижелерге өту",
-      uiLang: "Интерфейс тілі",
-      searchLabel: "Сұрақ қойыңыз",
-      searchHint: "Қазақша, орысша немесе ағылшынша: сәйкес абзацтар қазақ және орыс тіліндегі мақалалардан табылады.",
-      placeholder: "Қазақстан мен Беларусь қалай ынтымақтасады?",
-      searchButton: "Іздеу",
-      languages: "Тілдер",
-      lang_kk: "Қазақша", lang_ru: "Орысша", lang_en: "Ағылшынша",
-      ql_kk: "қазақша", ql_ru: "орысша", ql_en: "ағылшынша", ql_other: "басқа",
-      count: "Нәтиже саны",
-      resultsHeading: "Нәтижелер",
-      searching: "Іздеп жатырмыз…",
-      found: (n, ms, ql) => `${n} нәтиже, ${ms} мс · сұрақ тілі: ${ql}`,
-      empty: "Бұл сұрақ бойынша ештеңе табылмады.",
-      emptyFiltered: "Іздеу барлық тілде жүрмейді; сүзгілерді алып тастап көріңіз.",
-      clearFilters: "Барлық тілде іздеу",
-      emptyQuery: "Алдымен сұрақ жазыңыз.",
-      examples: "Мысалы, мыналарды қойып көріңіз:",
-      keepOne: "Кемінде бір тілді қалдырыңыз.",
-      error: "Қызмет қате қайтарды:",
-      network: "Қызметке қосылу мүмкін болмады. Оның іске қосылғанын тексеріп, қайталап көріңіз.",
-      score: "баға",
-      similarity: "ұқсастық",
-      same_ru: "Орыс тіліндегі баламасы", same_kk: "Қазақ тіліндегі баламасы", same_other: "Қазақ және орыс тіліндегі баламасы",
-      relatedLoading: "Осы абзацтың басқа тілдегі баламасын іздеп жатырмыз…",
-      relatedNone: "Басқа тілде дәл осыны айтатын абзац табылмады.",
-      untitled: "(тақырыпсыз)",
-      noscript: "Бұл бетке JavaScript қажет; /v1/search JSON API-і онсыз да жұмыс істейді.",
-      footer: "Скрипттер дәл осы сұрақтарды JSON API арқылы қоя алады:",
+    empty: {
+      en: "Nothing matched this question.",
+      ru: "По этому вопросу ничего не нашлось.",
+      kk: "Бұл сұрақ бойынша ештеңе табылмады.",
+    },
+    emptyFiltered: {
+      en: "Only some languages are searched; try removing the filters.",
+      ru: "Поиск идёт не на всех языках; попробуйте снять фильтры.",
+      kk: "Іздеу барлық тілде жүрмейді; сүзгілерді алып тастап көріңіз.",
+    },
+    clearFilters: {
+      en: "Search all languages",
+      ru: "Искать на всех языках",
+      kk: "Барлық тілде іздеу",
+    },
+    emptyQuery: {
+      en: "Type a question first.",
+      ru: "Сначала введите вопрос.",
+      kk: "Алдымен сұрақ жазыңыз.",
+    },
+    examples: {
+      en: "Try one of these:",
+      ru: "Попробуйте, например:",
+      kk: "Мысалы, мыналарды қойып көріңіз:",
+    },
+    keepOne: {
+      en: "Keep at least one language.",
+      ru: "Оставьте хотя бы один язык.",
+      kk: "Кемінде бір тілді қалдырыңыз.",
+    },
+    error: {
+      en: "The service answered with an error:",
+      ru: "Сервис ответил ошибкой:",
+      kk: "Қызмет қате қайтарды:",
+    },
+    network: {
+      en: "The service could not be reached. Check that it is running, then try again.",
+      ru: "Не удалось связаться с сервисом. Проверьте, что он запущен, и попробуйте снова.",
+      kk: "Қызметке қосылу мүмкін болмады. Оның іске қосылғанын тексеріп, қайталап көріңіз.",
+    },
+    score: {
+      en: "score",
+      ru: "оценка",
+      kk: "баға",
+    },
+    similarity: {
+      en: "similarity",
+      ru: "сходство",
+      kk: "ұқсастық",
+    },
+    same_ru: {
+      en: "Same in Russian",
+      ru: "То же на русском",
+      kk: "Орыс тіліндегі баламасы",
+    },
+    same_kk: {
+      en: "Same in Kazakh",
+      ru: "То же на казахском",
+      kk: "Қазақ тіліндегі баламасы",
+    },
+    same_other: {
+      en: "Same in Kazakh and Russian",
+      ru: "То же на казахском и русском",
+      kk: "Қазақ және орыс тіліндегі баламасы",
+    },
+    relatedLoading: {
+      en: "Looking for the same passage in the other language…",
+      ru: "Ищем тот же абзац на другом языке…",
+      kk: "Осы абзацтың басқа тілдегі баламасын іздеп жатырмыз…",
+    },
+    relatedNone: {
+      en: "No passage in the other language says the same thing.",
+      ru: "На другом языке ничего похожего не нашлось.",
+      kk: "Басқа тілде дәл осыны айтатын абзац табылмады.",
+    },
+    untitled: {
+      en: "(untitled)",
+      ru: "(без заголовка)",
+      kk: "(тақырыпсыз)",
+    },
+    noscript: {
+      en: "This page needs JavaScript; the JSON API at /v1/search works without it.",
+      ru: "Для этой страницы нужен JavaScript; JSON API /v1/search работает и без него.",
+      kk: "Бұл бетке JavaScript қажет; /v1/search JSON API-і онсыз да жұмыс істейді.",
+    },
+    footer: {
+      en: "Scripts can ask the same questions through the JSON API:",
+      ru: "Скрипты могут задавать те же вопросы через JSON API:",
+      kk: "Скрипттер дәл осы сұрақтарды JSON API арқылы қоя алады:",
     },
   };
 
@@ -130,18 +223,18 @@
   const related = new Map(); // passage id -> {open, data, error}
 
   const t = (key, ...args) => {
-    const value = STRINGS[ui][key] ?? STRINGS.en[key] ?? key;
+    const value = STRINGS[key] ? STRINGS[key][ui] ?? STRINGS[key].en : key;
     return typeof value === "function" ? value(...args) : value;
   };
 
   function pickUiLang() {
     try {
       const saved = localStorage.getItem("ui-lang");
-      if (saved in STRINGS) return saved;
+      if (UI_LANGS.includes(saved)) return saved;
     } catch (_) { /* storage may be off */ }
     for (const tag of navigator.languages || [navigator.language || ""]) {
       const base = String(tag).toLowerCase().split("-")[0];
-      if (base in STRINGS) return base;
+      if (UI_LANGS.includes(base)) return base;
     }
     return "en";
   }
@@ -231,7 +324,7 @@
     statusMsg = msg;
     if (!msg) { status.textContent = ""; return; }
     const [key, ...args] = msg;
-    if (key === "found") args[2] = STRINGS[ui][`ql_${args[2]}`] || args[2];
+    if (key === "found" && STRINGS[`ql_${args[2]}`]) args[2] = t(`ql_${args[2]}`);
     status.textContent = t(key, ...args);
   }
 
@@ -428,7 +521,7 @@
     input.focus();
   });
   uiSelect.addEventListener("change", () => {
-    ui = uiSelect.value in STRINGS ? uiSelect.value : "en";
+    ui = UI_LANGS.includes(uiSelect.value) ? uiSelect.value : "en";
     try { localStorage.setItem("ui-lang", ui); } catch (_) { /* storage may be off */ }
     applyUiLang();
   });

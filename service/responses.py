@@ -1,0 +1,102 @@
+"""The JSON bodies the service answers with: what ``/openapi.json`` describes and what the views build.
+
+Search answers are the library's own dataclasses (``embeddings.search``), described as they are.
+The shapes here are the service's; where one shows fields of a library record (a passage, a
+document), it takes their types from the record's class instead of writing them again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, create_model
+
+from embeddings import chunking, corpus
+from embeddings.search import SearchResponse
+from embeddings.store import PassageRow
+
+
+def fields_of(record: type, *names: str) -> dict[str, Any]:
+    """The types of ``names`` (default: all its fields, in order) as the dataclass ``record`` declares them."""
+    hints = typing.get_type_hints(record)
+    return {name: hints[name] for name in names or [f.name for f in dataclasses.fields(record)]}
+
+
+def shape(name: str, **fields: Any) -> type[BaseModel]:
+    """A response model of these fields, in this order, every one of them always present."""
+    return create_model(name, **fields)
+
+
+def body_of(model: type[BaseModel], record: object = None, /, **values: object) -> dict[str, object]:
+    """A body of ``model``'s fields in its order, each from ``values`` or else the same-named attribute
+    of ``record``: a field the answer lacks fails here, not in a client."""
+    unknown = set(values) - set(model.model_fields)
+    if unknown:
+        raise TypeError(f"{model.__name__} has no field(s) {', '.join(sorted(unknown))}")
+    return {name: values[name] if name in values else getattr(record, name) for name in model.model_fields}
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class Error(BaseModel):
+    error: ErrorBody
+
+
+class IndexInfo(BaseModel):
+    generation: int
+    kind: Annotated[str, Field(description="FAISS index kind: flat (exact) or hnsw (approximate)")]
+    ef_search: Annotated[int | None, Field(description="hnsw only: the default search effort")] = None
+    deleted_not_compacted: Annotated[
+        int | None, Field(description="hnsw only: deleted passages still in the graph until a rebuild")
+    ] = None
+
+
+class Health(BaseModel):
+    status: str
+    documents: int
+    passages: int
+    model: dict[str, str]
+    index: IndexInfo
+    process: Annotated[int, Field(description="id of the worker process that answered")]
+
+
+BatchResult = shape("BatchResult", **fields_of(SearchResponse), id=str | int | None)
+BatchResponse = shape("BatchResponse", took_ms=float, results=list[BatchResult])
+
+DocumentSummary = shape("DocumentSummary", **fields_of(corpus.Document, "id", "title", "date", "lang"), passages=int)
+DocumentList = shape("DocumentList", total=int, limit=int, offset=int, documents=list[DocumentSummary])
+DocumentPassage = shape(
+    "DocumentPassage", passage_id=str, **fields_of(chunking.Passage, "ordinal", "lang", "text", "start", "end")
+)
+Document = shape(
+    "Document", **fields_of(corpus.Document, "id", "title", "date", "lang", "source"), passages=list[DocumentPassage]
+)
+PassageMade = shape("PassageMade", passage_id=str, **fields_of(chunking.Passage, "ordinal", "lang", "start", "end"))
+DocumentCreated = shape(
+    "DocumentCreated",
+    **fields_of(corpus.Document, "id", "title", "date", "lang"),
+    replaced=Annotated[bool, Field(description="true when a document with this id was replaced")],
+    passages=list[PassageMade],
+)
+
+Passage = shape(
+    "Passage",
+    passage_id=str,
+    **fields_of(PassageRow, "doc_id", "ordinal", "lang", "text", "start", "end", "title", "date", "doc_lang"),
+    previous=str | None,
+    next=str | None,
+)
+RelatedResult = shape(
+    "RelatedResult",
+    rank=int,
+    margin=Annotated[float, Field(description="ratio margin over both k-NN neighbourhoods; above 1 stands out")],
+    cosine=float,
+    passage_id=str,
+    **fields_of(PassageRow, "doc_id", "title", "date", "lang", "text"),
+)
+Related = shape("Related", passage_id=str, results=list[RelatedResult])
