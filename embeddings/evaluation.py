@@ -29,7 +29,7 @@ import numpy as np
 
 from embeddings.corpus import CorpusError, Document, make_document, read_jsonl
 from embeddings.index import build
-from embeddings.search import MAX_K, MODES, Searcher
+from embeddings.search import MAX_K, MODES, Searcher, SearchResult
 from embeddings.text import normalize
 
 QUERY_BATCH = 64
@@ -41,6 +41,16 @@ KAZQAD_QUERIES = "kazqad_val.queries.jsonl"
 KAZQAD_PASSAGES = "kazqad_val.passages.jsonl"
 HEADLINE_QUERIES = "derived/flores_wikinews_title2article.queries.jsonl"
 HEADLINE_PASSAGES = "derived/flores_wikinews_title2article.passages.jsonl"
+FLORES_DOCS = "flores200_devtest_docs_kk_ru_en.jsonl"
+SIB200 = "flores_sib200_kk_ru_en.jsonl"  # its FLORES dev rows: the tuning set, never reported
+ARTICLE_LANGS = ("kk", "ru")
+
+# The rankings a set is scored in: a search mode and its article weight (None: the searcher's
+# default). "passage" is dense without article context: the dense ranking before article vectors.
+RANKINGS: dict[str, tuple[str, float | None]] = {
+    "passage": ("dense", 0.0),
+    **{mode: (mode, None) for mode in MODES},
+}
 
 ALL_DIRECTIONS = (("kk", "ru"), ("ru", "kk"), ("en", "kk"), ("en", "ru"))
 
@@ -72,6 +82,7 @@ class EvalSet:
     description: str
     files: tuple[str, ...]
     run: Callable[..., SetResult] = field(repr=False)
+    tuning: bool = False  # chooses weights and thresholds; run only when asked for, never reported
 
 
 def _safe_id(raw: str) -> str:
@@ -93,20 +104,30 @@ def _encode_queries(encoder, texts: Sequence[str], progress: Progress) -> np.nda
     return np.vstack(parts) if parts else np.empty((0, encoder.identity.dimension), np.float32)
 
 
+def _search(
+    searcher: Searcher,
+    texts: Sequence[str],
+    vectors: np.ndarray,
+    k: int,
+    ranking: str,
+    langs: Sequence[str] | None = None,
+) -> list[list[SearchResult]]:
+    mode, article_weight = RANKINGS[ranking]
+    return searcher.search_encoded(texts, vectors, k, langs, mode, article_weight)
+
+
 def _ranked_docs(
     searcher: Searcher,
     texts: Sequence[str],
     vectors: np.ndarray,
     k_docs: int,
-    mode: str,
+    ranking: str,
     langs: Sequence[str] | None = None,
 ) -> list[list[str]]:
     """Each query's documents, best first, a document counted once at its best passage."""
     out = []
     for lo in range(0, len(texts), QUERY_BATCH):
-        found = searcher.search_encoded(
-            texts[lo : lo + QUERY_BATCH], vectors[lo : lo + QUERY_BATCH], MAX_K, langs, mode
-        )
+        found = _search(searcher, texts[lo : lo + QUERY_BATCH], vectors[lo : lo + QUERY_BATCH], MAX_K, ranking, langs)
         out.extend(list(dict.fromkeys(r.doc_id for r in results))[:k_docs] for results in found)
     return out
 
@@ -189,8 +210,8 @@ def _bitext(
             key = f"{source}→{target} top1"
             metrics[key], counts[key] = {}, len(rows_ok)
             for mode in modes:
-                found = searchers[target].search_encoded(
-                    [texts[source][usable[n]] for n in rows_ok], vectors[rows_ok], 1, mode=mode
+                found = _search(
+                    searchers[target], [texts[source][usable[n]] for n in rows_ok], vectors[rows_ok], 1, mode
                 )
                 hits = 0
                 for n, results in zip(rows_ok, found, strict=True):
@@ -247,7 +268,7 @@ def _ranked_retrieval(
     searcher.index.close()
     return SetResult(
         name,
-        SETS[name].description,
+        SETS[name].description if name in SETS else "",
         metrics,
         dict.fromkeys(metrics, judged_count),
         len(documents),
@@ -303,6 +324,96 @@ def _headline(data: Path, encoder, tmp: Path, limit: int | None, progress: Progr
     )
 
 
+def _article_documents(articles: Iterable[tuple[str, dict[str, list[str]]]]) -> list[Document]:
+    """Each article in kk and in ru, one sentence per paragraph, so an article has several passages."""
+    documents = []
+    for article_id, sentences in articles:
+        for lang in ARTICLE_LANGS:
+            text = "\n".join(s for s in sentences[lang] if s.strip())
+            try:
+                documents.append(make_document(f"{article_id}.{lang}", text, lang=lang))
+            except ValueError:
+                continue
+    return documents
+
+
+def _article_retrieval(
+    name: str,
+    documents: list[Document],
+    queries: list[tuple[str, str]],
+    encoder,
+    tmp: Path,
+    progress: Progress,
+    modes: Sequence[str],
+    started: float,
+) -> SetResult:
+    """(query text, article id) pairs against kk + ru articles: hit@1 and recall@10 over both
+    language versions, documents ranked at their best passage."""
+    ids = {doc.id for doc in documents}
+    relevant = [{f"{article}.{lang}" for lang in ARTICLE_LANGS} & ids for _, article in queries]
+    scorers = {"hit@1": _top_is_relevant, "recall@10": partial(recall_at, k=10)}
+    texts = [text for text, _ in queries]
+    return _ranked_retrieval(
+        name, documents, texts, relevant, scorers, encoder, tmp, progress, modes, started, langs=ARTICLE_LANGS
+    )
+
+
+def _articles(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
+    started = time.perf_counter()
+    sentences = read_jsonl(data / FLORES)
+    articles = []
+    for doc in read_jsonl(data / FLORES_DOCS):
+        rows = sentences[int(doc["first_line"]) - 1 : int(doc["first_line"]) - 1 + int(doc["n_sents"])]
+        articles.append(
+            (_safe_id(str(doc["doc_id"])), {lang: [str(r.get(lang) or "") for r in rows] for lang in ARTICLE_LANGS})
+        )
+    queries = [
+        (q["query"], _safe_id(str(q["id"]).split("#")[0]))
+        for q in read_jsonl(data / HEADLINE_QUERIES, limit)
+        if isinstance(q.get("query"), str)
+    ]
+    return _article_retrieval("articles", _article_documents(articles), queries, encoder, tmp, progress, modes, started)
+
+
+def dev_articles(data: Path, keep_lead: bool = False) -> tuple[list[Document], list[tuple[str, str]]]:
+    """The tuning set: pseudo-articles from FLORES *dev* rows (runs of consecutive lines of one
+    topic in SIB-200) whose first sentence, in kk, ru and en, is the query, as a news lead stands
+    for its story; the article keeps that sentence or not (``keep_lead``). Runs of one line stay
+    as distractors."""
+    rows = sorted(
+        (r for r in read_jsonl(data / SIB200) if r.get("flores_split") == "dev"), key=lambda r: r["flores_line"]
+    )
+    runs: list[list[dict]] = []
+    for row in rows:
+        last = runs[-1][-1] if runs else None
+        if last and row["flores_line"] == last["flores_line"] + 1 and row["category"] == last["category"]:
+            runs[-1].append(row)
+        else:
+            runs.append([row])
+    articles, queries = [], []
+    for n, run in enumerate(runs):
+        article_id = f"dev{n:04d}"
+        body = run[1:] if len(run) > 1 and not keep_lead else run
+        articles.append((article_id, {lang: [str(r.get(lang) or "") for r in body] for lang in ARTICLE_LANGS}))
+        if len(run) > 1:
+            queries += [(str(run[0][lang]), article_id) for lang in ("kk", "ru", "en") if run[0].get(lang)]
+    return _article_documents(articles), queries
+
+
+def _dev(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
+    """Both forms of the tuning set: the lead sentence kept in its article, and left out."""
+    started = time.perf_counter()
+    metrics: dict[str, dict[str, float]] = {}
+    counts: dict[str, int] = {}
+    for keep_lead, label in ((True, "lead kept"), (False, "lead left out")):
+        documents, queries = dev_articles(data, keep_lead)
+        name = f"dev-{label.replace(' ', '-')}"
+        part = _article_retrieval(name, documents, queries[:limit], encoder, tmp, progress, modes, started)
+        metrics |= {f"{label} {m}": v for m, v in part.metrics.items()}
+        counts |= {f"{label} {m}": n for m, n in part.counts.items()}
+    return SetResult("dev", SETS["dev"].description, metrics, counts, part.pool, time.perf_counter() - started)
+
+
 SETS: dict[str, EvalSet] = {
     "flores": EvalSet("flores", "FLORES-200 devtest sentences, top-1 bitext retrieval", (FLORES,), _flores),
     "tatoeba": EvalSet("tatoeba", "Tatoeba kk-ru (v2021-08-07), top-1 bitext retrieval", (TATOEBA,), _tatoeba),
@@ -313,7 +424,21 @@ SETS: dict[str, EvalSet] = {
     "headline": EvalSet(
         "headline", "FLORES WikiNews en headline → kk/ru article", (HEADLINE_QUERIES, HEADLINE_PASSAGES), _headline
     ),
+    "articles": EvalSet(
+        "articles",
+        "FLORES devtest articles, a sentence per paragraph, kk + ru in one pool; en WikiNews headline → article",
+        (FLORES, FLORES_DOCS, HEADLINE_QUERIES),
+        _articles,
+    ),
+    "dev": EvalSet(
+        "dev",
+        "TUNING ONLY (not reported): FLORES dev pseudo-articles, first sentence in kk/ru/en → the rest",
+        (SIB200,),
+        _dev,
+        tuning=True,
+    ),
 }
+REPORTED = [name for name, s in SETS.items() if not s.tuning]
 
 
 def check_data(data_dir: Path, names: Sequence[str]) -> None:
@@ -334,11 +459,12 @@ def evaluate(
     limit: int | None = None,
     progress: Progress | None = None,
     on_result: Callable[[SetResult], None] | None = None,
-    modes: Sequence[str] = MODES,
+    modes: Sequence[str] = tuple(RANKINGS),
 ) -> list[SetResult]:
-    """Run the chosen sets (all by default) on ``data_dir`` in each ranking mode (indexes are
-    built and queries encoded once, then searched in every mode); ``limit`` slices each set."""
-    names = list(only) if only else list(SETS)
+    """Run the chosen sets (every reported set by default) on ``data_dir`` in each ranking of
+    :data:`RANKINGS` (indexes are built and queries encoded once, then searched in every ranking);
+    ``limit`` slices each set."""
+    names = list(only) if only else REPORTED
     unknown = [n for n in names if n not in SETS]
     if unknown:
         raise ValueError(f"unknown evaluation set(s) {', '.join(unknown)}; choose from {', '.join(SETS)}")

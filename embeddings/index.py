@@ -29,6 +29,8 @@ import orjson
 
 from embeddings import lexical
 from embeddings import store as store_mod
+from embeddings.articles import FORM as ARTICLE_FORM
+from embeddings.articles import ArticleVectors, encode_articles
 from embeddings.chunking import ChunkerSettings, Passage, chunk_document
 from embeddings.corpus import Document
 from embeddings.encoders import Encoder, ModelIdentity
@@ -122,6 +124,14 @@ def check_lexical(manifest: dict, where: Path) -> None:
         )
 
 
+def check_articles(manifest: dict, where: Path) -> None:
+    if manifest.get("articles") != ARTICLE_FORM:
+        raise IndexDirError(
+            f"{where}: this index has no article vectors of the form this code uses (it was built by an "
+            "older version); rebuild the index with scripts/build_index.py"
+        )
+
+
 def check_model(manifest: dict, identity: ModelIdentity, where: Path) -> None:
     built = manifest["model"]
     if built.get("fingerprint") != identity.fingerprint or manifest["dimension"] != identity.dimension:
@@ -152,8 +162,8 @@ def build(
     """Chunk, encode and write a new generation of ``index_dir``, then make it current.
 
     ``kind`` is the FAISS index kind (embeddings.vector_index; ``auto`` chooses by size).
-    ``on_total(n)`` is told the number of passages before encoding starts and ``progress(n)``
-    after each encoded chunk of n passages (for a progress bar).
+    ``on_total(n)`` is told the number of texts to encode (passages, then one article per
+    document) before encoding starts and ``progress(n)`` after each encoded chunk of n texts.
     """
     import time
 
@@ -176,7 +186,7 @@ def build(
     flat = [p for ps in passages_by_doc for p in ps]
     kind = choose_kind(kind, len(flat))
     if on_total:
-        on_total(len(flat))
+        on_total(len(flat) + len(docs))
 
     index_dir.mkdir(parents=True, exist_ok=True)
     for stale in index_dir.glob("gen-*.tmp"):  # left by a build killed mid-write; never read
@@ -199,13 +209,20 @@ def build(
             sentence_vectors.extend(sv)
             if progress:
                 progress(len(chunk))
+        t0 = time.perf_counter()
+        article_vectors = encode_articles(encoder, docs)
+        encode_seconds += time.perf_counter() - t0
+        if progress:
+            progress(len(docs))
 
         store = store_mod.Store.create(tmp_dir / STORE, encoder.identity.dimension)
         with store.begin_write() as write:
             pos = 0
-            for doc, passages in zip(docs, passages_by_doc, strict=True):
+            for doc, passages, article in zip(docs, passages_by_doc, article_vectors, strict=True):
                 n = len(passages)
-                write.insert_document(doc, passages, vectors[pos : pos + n], sentence_vectors[pos : pos + n], pos)
+                write.insert_document(
+                    doc, passages, vectors[pos : pos + n], sentence_vectors[pos : pos + n], pos, article
+                )
                 pos += n
             write.set_next_key(len(flat))
         store.checkpoint()
@@ -227,6 +244,7 @@ def build(
             "counts": {"documents": len(docs), "passages": len(flat)},
             "faiss": describe(kind),
             "lexical": {"kind": "sqlite-fts5-bm25", "tokenizer_version": lexical.TOKENIZER_VERSION},
+            "articles": ARTICLE_FORM,
             # Checked at open: FAISS reads flipped bytes in its vectors without complaint.
             "files": {VECTORS: _file_digest(tmp_dir / VECTORS)},
         }
@@ -285,6 +303,7 @@ class Index:
         manifest = read_manifest(gen_dir)
         check_model(manifest, self.identity, gen_dir / MANIFEST)
         check_lexical(manifest, gen_dir / MANIFEST)
+        check_articles(manifest, gen_dir / MANIFEST)
         vectors_path = gen_dir / VECTORS
         if not vectors_path.is_file():
             raise IndexDirError(f"{vectors_path}: missing")
@@ -321,10 +340,14 @@ class Index:
                 raise IndexDirError(f"{store_path}: damaged (SQLite quick_check: {check.splitlines()[-1]})")
             _, passages = store.counts()
             changes = store.changes_since(0)
+            # The store's articles as they are now; replaying the changes below onto them is harmless.
+            articles = ArticleVectors(self.identity.dimension)
+            articles.put(*store.article_vectors())
         except sqlite3.DatabaseError as exc:
             raise IndexDirError(f"{store_path}: not a readable index store ({exc})") from exc
         self.gen_dir, self.manifest, self.store = gen_dir, manifest, store
         self.vectors = VectorIndex(faiss_index, kind, self.ef_search)
+        self.articles = articles
         self.generation = int(manifest["generation"])
         self.applied_version = 0
         self._language_keys: dict[tuple[str, ...], np.ndarray] = {}
@@ -346,10 +369,12 @@ class Index:
             keys = np.array([c[2] for c in changes[pos:end]], dtype=np.int64)
             if op == "remove":
                 self.vectors.remove(keys)
+                self.articles.remove(keys)
             else:
                 found, vectors = self.store.vectors_by_key(keys)
                 if len(found):  # a passage added and removed since is absent: its removal follows
                     self.vectors.add(found, vectors)
+                    self.articles.put(*self.store.article_vectors(found))
             self.applied_version = changes[end - 1][0]
             pos = end
 
@@ -416,10 +441,11 @@ class Index:
         chunker = ChunkerSettings(self.manifest["chunker"]["max_tokens"], self.manifest["chunker"]["min_chars"])
         passages = chunk_document(doc, encoder.token_count, encoder.passage_token_budget(), chunker)
         vectors, sentence_vectors = encoder.encode_passages([p.text for p in passages], [p.sentences for p in passages])
+        article = encode_articles(encoder, [doc])[0]
         with self._begin_write() as write:
             replaced = bool(write.delete_document(doc.id))
             first = write.next_key()
-            keys = write.insert_document(doc, passages, vectors, sentence_vectors, first)
+            keys = write.insert_document(doc, passages, vectors, sentence_vectors, first, article)
             write.record_added(keys)
             write.set_next_key(first + len(keys))
         self.refresh()

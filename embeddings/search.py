@@ -1,8 +1,9 @@
 """Query → ranked passages with their documents' metadata and the best-matching sentence.
 
-Three modes: ``dense`` (cosine over the model's vectors), ``lexical`` (BM25 over folded, stemmed
-words; embeddings/lexical.py) and ``hybrid`` (reciprocal rank fusion of the two lists). The
-default is the one that measured best over all evaluation sets together (README).
+Three modes: ``dense`` (cosine over the model's vectors, each passage's lifted by its article's:
+embeddings/articles.py), ``lexical`` (BM25 over folded, stemmed words; embeddings/lexical.py) and
+``hybrid`` (reciprocal rank fusion of the two lists). The default is the one that measured best
+over all evaluation sets together (README).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from embeddings import lexical
+from embeddings.articles import ARTICLE_WEIGHT, lift
 from embeddings.config import Settings
 from embeddings.encoders import Encoder, load_encoder
 from embeddings.index import Index
@@ -29,6 +31,10 @@ MODES = ("dense", "lexical", "hybrid")
 DEFAULT_MODE = "dense"  # chosen by the numbers: README, "Search modes"
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al. 2009)
 FUSION_DEPTH = 50  # candidates taken from each list before fusing
+# Dense candidates with article context: the best passages by their own cosine, and every passage
+# of the best articles by theirs (a passage that says little alone may belong to the right article).
+CONTEXT_DEPTH = 50
+ARTICLE_DEPTH = 10
 # How much a sentence's share of the query's words adds to its cosine when picking the highlight:
 # cosines of one passage's sentences differ by a few hundredths, so this decides near-ties.
 HIGHLIGHT_LEXICAL_WEIGHT = 0.1
@@ -137,14 +143,17 @@ class SearchQuery:
     min_score: float | None = None
     mode: str = DEFAULT_MODE
     ef_search: int | None = None  # an hnsw index's search effort; None: the index's setting
+    # How much a passage's article counts in its dense score (0: the passage alone); None: the searcher's.
+    article_weight: float | None = None
 
 
 class Searcher:
     """Search over one opened index with one encoder; safe to share between threads."""
 
-    def __init__(self, index: Index, encoder: Encoder) -> None:
+    def __init__(self, index: Index, encoder: Encoder, article_weight: float = ARTICLE_WEIGHT) -> None:
         self.index = index
         self.encoder = encoder
+        self.article_weight = article_weight
 
     @classmethod
     def open(cls, index_dir: Path, encoder: Encoder, ef_search: int = DEFAULT_EF_SEARCH) -> Searcher:
@@ -193,10 +202,11 @@ class Searcher:
         k: int,
         langs: Sequence[str] | None = None,
         mode: str = DEFAULT_MODE,
+        article_weight: float | None = None,
     ) -> list[list[SearchResult]]:
         """Results for queries whose vectors are already made: bulk jobs encode once and then
         search in several modes or indexes."""
-        queries = [SearchQuery(text, k, langs, mode=mode) for text in texts]
+        queries = [SearchQuery(text, k, langs, mode=mode, article_weight=article_weight) for text in texts]
         responses = self._answer(queries, self._check(queries), vectors, time.perf_counter())
         return [response.results for response in responses]
 
@@ -228,12 +238,17 @@ class Searcher:
         dense_hits: dict[int, list[tuple[int, float]]] = {}
         # Queries with the same filters and depth share one FAISS call.
         groups: dict[tuple, list[int]] = defaultdict(list)
+        weights = [self.article_weight if q.article_weight is None else q.article_weight for q in queries]
         for i, (_, k, langs, mode) in enumerate(checked):
             if mode != "lexical":
                 depth = max(k, FUSION_DEPTH) if mode == "hybrid" else k
+                if weights[i] > 0:
+                    depth = max(depth, CONTEXT_DEPTH)
                 groups[(depth, tuple(langs or ()), tuple(queries[i].doc_ids or ()), queries[i].ef_search)].append(i)
         for (depth, langs, doc_ids, ef_search), rows in groups.items():
             for i, hits in zip(rows, self._dense(vectors[rows], depth, langs, doc_ids, ef_search), strict=True):
+                if weights[i] > 0:
+                    hits = self._with_articles(vectors[i], hits, weights[i], langs, doc_ids)
                 dense_hits[i] = hits
 
         ranked: list[list[tuple[int, float]]] = []
@@ -285,6 +300,37 @@ class Searcher:
             return [
                 cosine[key] if key in cosine else float(self.index.vectors.reconstruct(key) @ vector) for key in keys
             ]
+
+    def _with_articles(
+        self,
+        vector: np.ndarray,
+        hits: list[tuple[int, float]],
+        weight: float,
+        langs: Sequence[str],
+        doc_ids: Sequence[str],
+    ) -> list[tuple[int, float]]:
+        """The dense candidates and the passages of the nearest articles (within the filter),
+        scored with their articles' context (embeddings.articles.lift), best first; passages
+        of equal score in the order of their own cosine."""
+        store = self.index.store
+        with self.index.lock:
+            nearest = self.index.articles.nearest(vector, ARTICLE_DEPTH)
+        extra = store.article_passages(nearest.tolist())
+        allowed = self.index.filter_keys(langs, doc_ids)
+        if allowed is not None:
+            extra = extra[np.isin(extra, allowed)]
+        known = {key for key, _ in hits}
+        candidates = [key for key, _ in hits] + [int(key) for key in extra if int(key) not in known]
+        article_of = store.article_keys(candidates)
+        keys = [key for key in candidates if key in article_of]  # a passage deleted since is left out
+        if not keys:
+            return []
+        passage_cosines = np.asarray(self._cosines(vector, keys, hits), dtype=np.float32)
+        with self.index.lock:
+            article_cosines = self.index.articles.cosines(vector, [article_of[key] for key in keys])
+        scores = lift(passage_cosines, article_cosines, weight)
+        order = np.lexsort((-passage_cosines, -scores))
+        return [(keys[i], float(scores[i])) for i in order]
 
     def _dense(
         self, vectors: np.ndarray, k: int, langs: Sequence[str], doc_ids: Sequence[str], ef_search: int | None

@@ -21,6 +21,9 @@ from embeddings import lexical
 from embeddings.chunking import Passage
 from embeddings.corpus import Document
 
+# Keys go to SQLite in IN-lists of at most this many: standard builds allow 32,766 variables.
+IN_LIST_CHUNK = 10_000
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     id TEXT PRIMARY KEY,
@@ -28,7 +31,8 @@ CREATE TABLE IF NOT EXISTS documents (
     date TEXT,
     lang TEXT NOT NULL,
     source TEXT NOT NULL DEFAULT '',
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    vector BLOB NOT NULL              -- float32 (dim): the article vector (embeddings/articles.py)
 );
 CREATE TABLE IF NOT EXISTS passages (
     key INTEGER PRIMARY KEY,          -- the FAISS id
@@ -131,11 +135,12 @@ class WriteTransaction:
         vectors: np.ndarray,
         sentence_vectors: Sequence[np.ndarray],
         first_key: int,
+        article_vector: np.ndarray,
     ) -> list[int]:
-        """Insert a document and its passages; returns the keys."""
+        """Insert a document, its article vector and its passages; returns the passages' keys."""
         self._conn.execute(
-            "INSERT INTO documents (id, title, date, lang, source, text) VALUES (?, ?, ?, ?, ?, ?)",
-            (doc.id, doc.title, doc.date, doc.lang, doc.source, doc.text),
+            "INSERT INTO documents (id, title, date, lang, source, text, vector) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (doc.id, doc.title, doc.date, doc.lang, doc.source, doc.text, _float32_bytes(article_vector)),
         )
         keys = list(range(first_key, first_key + len(passages)))
         self._conn.executemany(
@@ -157,7 +162,7 @@ class WriteTransaction:
                     p.end,
                     orjson.dumps(p.sentences),
                     sv.astype(np.float16).tobytes(),
-                    np.asarray(v, dtype=np.float32).tobytes(),
+                    _float32_bytes(v),
                 )
                 for key, p, v, sv in zip(keys, passages, vectors, sentence_vectors, strict=True)
             ],
@@ -183,6 +188,10 @@ class WriteTransaction:
 
     def record_added(self, keys: Sequence[int]) -> None:
         self._conn.executemany("INSERT INTO changes (op, key) VALUES ('add', ?)", [(k,) for k in keys])
+
+
+def _float32_bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
 
 
 class Store:
@@ -365,17 +374,45 @@ class Store:
             .fetchall()
         )
 
-    def vectors_by_key(self, keys: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(keys, vectors) of those passages that still exist."""
-        placeholders = ",".join("?" * len(keys))
-        rows = (
-            self.conn()
-            .execute(f"SELECT key, vector FROM passages WHERE key IN ({placeholders})", [int(k) for k in keys])
-            .fetchall()
-        )
+    def _keyed_rows(self, sql: str, keys: Iterable[int]) -> list[tuple]:
+        """The rows of ``sql``, whose ``{keys}`` stands for an IN-list, over ``keys`` in chunks."""
+        keys = [int(k) for k in keys]
+        rows: list[tuple] = []
+        for lo in range(0, len(keys), IN_LIST_CHUNK):
+            chunk = keys[lo : lo + IN_LIST_CHUNK]
+            rows += self.conn().execute(sql.format(keys=",".join("?" * len(chunk))), chunk).fetchall()
+        return rows
+
+    def _keys_and_vectors(self, rows: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
         found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, self.dimension)
         return found, vectors
+
+    def vectors_by_key(self, keys: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(keys, vectors) of those passages that still exist."""
+        return self._keys_and_vectors(self._keyed_rows("SELECT key, vector FROM passages WHERE key IN ({keys})", keys))
+
+    def article_vectors(self, keys: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(article keys, article vectors) of every document, or of those whose first passage is
+        among ``keys``. A document's article key is the key of its first passage."""
+        sql = "SELECT p.key, d.vector FROM passages p JOIN documents d ON d.id = p.doc_id WHERE p.ordinal = 0"
+        if keys is None:
+            return self._keys_and_vectors(self.conn().execute(sql).fetchall())
+        return self._keys_and_vectors(self._keyed_rows(sql + " AND p.key IN ({keys})", keys))
+
+    def article_keys(self, keys: Sequence[int]) -> dict[int, int]:
+        """The article key of each of these passages that still exists."""
+        sql = (
+            "SELECT p.key, f.key FROM passages p JOIN passages f ON f.doc_id = p.doc_id AND f.ordinal = 0 "
+            "WHERE p.key IN ({keys})"
+        )
+        return dict(self._keyed_rows(sql, keys))
+
+    def article_passages(self, article_keys: Sequence[int]) -> np.ndarray:
+        """The keys of every passage of the documents with these article keys."""
+        sql = "SELECT p.key FROM passages f JOIN passages p ON p.doc_id = f.doc_id WHERE f.key IN ({keys})"
+        rows = self._keyed_rows(sql, article_keys)
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def passage_vectors(self, langs: Sequence[str] | None, *, by_document_language: bool = False) -> PassageVectors:
         """The passages of ``langs`` (every passage for none) with their vectors, in key order, in one
@@ -398,10 +435,7 @@ class Store:
 
     def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(keys, vectors) of every passage, in key order."""
-        rows = self.conn().execute("SELECT key, vector FROM passages ORDER BY key").fetchall()
-        keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, self.dimension)
-        return keys, vectors
+        return self._keys_and_vectors(self.conn().execute("SELECT key, vector FROM passages ORDER BY key").fetchall())
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

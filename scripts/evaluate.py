@@ -17,8 +17,17 @@ from tqdm import tqdm
 from embeddings.cli import run
 from embeddings.config import Settings
 from embeddings.encoders import load_encoder
-from embeddings.evaluation import SETS, Progress, check_data, evaluate, format_table, mode_means, report
-from embeddings.search import MODES
+from embeddings.evaluation import (
+    RANKINGS,
+    REPORTED,
+    SETS,
+    Progress,
+    check_data,
+    evaluate,
+    format_table,
+    mode_means,
+    report,
+)
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
 
@@ -30,9 +39,17 @@ def main() -> int:
         "--data", type=Path, default=DEFAULT_DATA, help="the evaluation data folder (default: %(default)s)"
     )
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
-    parser.add_argument("--only", action="append", choices=list(SETS), help="run only this set (repeatable)")
     parser.add_argument(
-        "--mode", action="append", choices=MODES, help="rank in this mode only (repeatable; default: all three)"
+        "--only",
+        action="append",
+        choices=list(SETS),
+        help="run only this set (repeatable; default: every set but the tuning set 'dev')",
+    )
+    parser.add_argument(
+        "--mode",
+        action="append",
+        choices=list(RANKINGS),
+        help="rank this way only (repeatable; default: all; 'passage' is dense without article context)",
     )
     parser.add_argument("--limit", type=int, help="use only the first N rows (queries) of each set, for a quick check")
     parser.add_argument(
@@ -44,7 +61,7 @@ def main() -> int:
     if args.out is not None and not args.out.parent.is_dir():
         raise OSError(f"{args.out.parent}: no such folder for --out")
 
-    check_data(args.data, args.only or list(SETS))  # before the model loads: fail fast
+    check_data(args.data, args.only or REPORTED)  # before the model loads: fail fast
     started = time.perf_counter()
     encoder = load_encoder(args.model, settings.backend)
     with tqdm(total=0, unit="text", desc="encoding", file=sys.stderr) as bar:
@@ -57,7 +74,13 @@ def main() -> int:
             bar.write(f"{result.name}: done in {result.seconds:.1f} s", file=sys.stderr)
 
         results = evaluate(
-            args.data, encoder, args.only, args.limit, Progress(add_total, bar.update), on_result, args.mode or MODES
+            args.data,
+            encoder,
+            args.only,
+            args.limit,
+            Progress(add_total, bar.update),
+            on_result,
+            args.mode or list(RANKINGS),
         )
     seconds = time.perf_counter() - started
     print(format_table(results))
