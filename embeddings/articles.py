@@ -7,12 +7,13 @@ with a whole article), and the article lifts the dense score of its passages:
 
     score = p + w * max(0, a - p)     p = cosine(query, passage), a = cosine(query, its article)
 
-With ``w`` = :data:`ARTICLE_WEIGHT` = 0.9 a passage scores nearly what its article scores when
+With ``w`` = :data:`TUNED_WEIGHT` = 0.9 a passage scores nearly what its article scores when
 the article matches the query better than the passage alone, and an article's passages keep
 their own order (w = 1 would tie them). Chosen on FLORES *dev* pseudo-articles (``scripts/
 evaluate.py --only dev``): a weighted mean (1 - w) * p + w * a lost top-1 there at every weight
 (a query that one passage answers is pulled down by its article); the lift never did, and its
-recall@10 grew with w (README, "Search modes").
+recall@10 grew with w. It is not the default (``ARTICLE_WEIGHT`` = 0): on the reported sets it
+gains on multi-passage articles but costs KazQAD recall@10 0.0076 (README, "Search modes").
 An article is known by its *article key*, the key of its document's first passage: the changes
 table that replays passage writes into every process then replays article writes too.
 """
@@ -28,7 +29,7 @@ from embeddings.encoders import Encoder
 
 # What an index's article vectors are; recorded in its manifest, checked at open.
 FORM = {"version": 1, "text": "the document's text", "prompt": "passage", "truncated_to": "max_seq_length"}
-ARTICLE_WEIGHT = 0.9
+TUNED_WEIGHT = 0.9  # what ARTICLE_WEIGHT=... should be set to, to use article context
 ARTICLE_BATCH = 32  # documents per encode call: whole articles are long
 
 

@@ -22,6 +22,7 @@ class Settings:
     backend: str = "torch"  # a name of embeddings.encoders.BACKENDS
     index_kind: str = AUTO  # the FAISS index kind a build makes: embeddings.vector_index
     ef_search: int = DEFAULT_EF_SEARCH  # an hnsw index's search effort when a request names none
+    article_weight: float = 0.0  # how much a passage's article lifts its dense score: embeddings/articles.py
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -31,10 +32,18 @@ class Settings:
         ef_text = os.environ.get("HNSW_EF_SEARCH") or str(DEFAULT_EF_SEARCH)
         if not ef_text.isdigit() or not 1 <= int(ef_text) <= MAX_EF_SEARCH:
             raise SettingsError(f"HNSW_EF_SEARCH={ef_text!r}: use an integer from 1 to {MAX_EF_SEARCH}")
+        weight_text = os.environ.get("ARTICLE_WEIGHT") or "0"
+        try:
+            article_weight = float(weight_text)
+        except ValueError:
+            article_weight = -1.0
+        if not 0.0 <= article_weight <= 1.0:  # also refuses nan
+            raise SettingsError(f"ARTICLE_WEIGHT={weight_text!r}: use a number from 0 (off) to 1")
         return cls(
             index_dir=Path(os.environ.get("INDEX_DIR") or DEFAULT_INDEX_DIR),
             model=os.environ.get("EMBEDDING_MODEL") or None,
             backend=os.environ.get("EMBEDDING_BACKEND") or "torch",
             index_kind=kind,
             ef_search=int(ef_text),
+            article_weight=article_weight,
         )

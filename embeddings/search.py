@@ -1,9 +1,9 @@
 """Query → ranked passages with their documents' metadata and the best-matching sentence.
 
-Three modes: ``dense`` (cosine over the model's vectors, each passage's lifted by its article's:
-embeddings/articles.py), ``lexical`` (BM25 over folded, stemmed words; embeddings/lexical.py) and
-``hybrid`` (reciprocal rank fusion of the two lists). The default is the one that measured best
-over all evaluation sets together (README).
+Three modes: ``dense`` (cosine over the model's vectors; with an article weight, each passage's
+lifted by its article's: embeddings/articles.py), ``lexical`` (BM25 over folded, stemmed words;
+embeddings/lexical.py) and ``hybrid`` (reciprocal rank fusion of the two lists). The default is
+the one that measured best over all evaluation sets together (README).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from embeddings import lexical
-from embeddings.articles import ARTICLE_WEIGHT, lift
+from embeddings.articles import lift
 from embeddings.config import Settings
 from embeddings.encoders import Encoder, load_encoder
 from embeddings.index import Index
@@ -150,15 +150,17 @@ class SearchQuery:
 class Searcher:
     """Search over one opened index with one encoder; safe to share between threads."""
 
-    def __init__(self, index: Index, encoder: Encoder, article_weight: float = ARTICLE_WEIGHT) -> None:
+    def __init__(self, index: Index, encoder: Encoder, article_weight: float = 0.0) -> None:
         self.index = index
         self.encoder = encoder
         self.article_weight = article_weight
 
     @classmethod
-    def open(cls, index_dir: Path, encoder: Encoder, ef_search: int = DEFAULT_EF_SEARCH) -> Searcher:
+    def open(
+        cls, index_dir: Path, encoder: Encoder, ef_search: int = DEFAULT_EF_SEARCH, article_weight: float = 0.0
+    ) -> Searcher:
         """A searcher over the index at ``index_dir``, which must have been built by ``encoder``'s model."""
-        return cls(Index(index_dir, encoder.identity, ef_search), encoder)
+        return cls(Index(index_dir, encoder.identity, ef_search), encoder, article_weight)
 
     @classmethod
     def from_settings(
@@ -171,7 +173,7 @@ class Searcher:
     ) -> Searcher:
         """The model and index the settings name (the service, the scripts); arguments override them."""
         encoder = load_encoder(model or settings.model, settings.backend, engine=engine, ray_address=ray_address)
-        return cls.open(index_dir or settings.index_dir, encoder, settings.ef_search)
+        return cls.open(index_dir or settings.index_dir, encoder, settings.ef_search, settings.article_weight)
 
     def search(
         self,

@@ -49,7 +49,7 @@ def main() -> int:
         "--mode",
         action="append",
         choices=list(RANKINGS),
-        help="rank this way only (repeatable; default: all; 'passage' is dense without article context)",
+        help="rank this way only (repeatable; default: all; 'article' is dense lifted by article vectors)",
     )
     parser.add_argument("--limit", type=int, help="use only the first N rows (queries) of each set, for a quick check")
     parser.add_argument(

@@ -37,7 +37,11 @@ ERROR_TEXT = {
 # fields that need a word for users of the API get it here.
 LIBRARY_FIELD_NOTES: dict[type, dict[str, str]] = {
     Highlight: {"start": "offset into text", "terms": "[start, end] of each query word found in text"},
-    SearchResult: {"score": "cosine (dense), BM25 (lexical) or fused rank score (hybrid)"},
+    SearchResult: {
+        "score": "dense: the passage's cosine with the query (with the server's ARTICLE_WEIGHT w > 0, lifted "
+        "toward its article's cosine a when the article matches better: p + w * max(0, a - p)); "
+        "lexical: BM25; hybrid: fused rank score"
+    },
 }
 
 View = TypeVar("View", bound=Callable[..., Any])

@@ -16,6 +16,7 @@ ROWS = [
     "GET /v1/search median ÷ bare encode median",
     "GET /v1/search p99 ÷ bare encode median",
     "Searcher.search (torch) median ÷ bare encode",
+    "Searcher.search dense with article context ÷ dense (median)",
     "recall@10 vs exact",
     "search p50 (no encoding)",
     "search p99 (no encoding)",

@@ -40,7 +40,7 @@ def test_every_metric_on_a_50_row_slice(eval_dir, encoder, name):
     assert set(result.metrics) == EXPECTED[name]
     for metric, per_mode in result.metrics.items():
         assert set(per_mode) == set(RANKINGS)
-        for mode in ("passage", "dense", "hybrid"):
+        for mode in ("dense", "article", "hybrid"):
             assert FLOOR.get(name, 0.5) <= per_mode[mode] <= 1.0, (metric, mode, per_mode)
         assert 0.0 <= per_mode["lexical"] <= 1.0
         assert result.counts[metric] == 50
