@@ -82,6 +82,11 @@ class ArticleVectors:
         self.keys, self.vectors = self.keys[keep], self.vectors[keep]
         self._row = {int(k): i for i, k in enumerate(self.keys.tolist())}
 
+    def get(self, article_key: int) -> np.ndarray | None:
+        """The vector of this article, or None when the index holds none by that key."""
+        row = self._row.get(int(article_key))
+        return None if row is None else self.vectors[row]
+
     def cosines(self, query: np.ndarray, article_keys: Sequence[int]) -> np.ndarray:
         """The cosine of ``query`` with each of these articles (0 for one not held)."""
         rows = [self._row.get(int(k), -1) for k in article_keys]

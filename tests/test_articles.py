@@ -21,9 +21,7 @@ def _article_of(index: Index, doc_id: str):
     keys = index.store.keys_matching(None, [doc_id])
     if not len(keys):
         return None
-    article_key = index.store.article_keys(keys.tolist())[int(keys.min())]
-    row = index.articles._row.get(article_key)
-    return None if row is None else index.articles.vectors[row]
+    return index.articles.get(index.store.article_keys(keys.tolist())[int(keys.min())])
 
 
 def test_every_document_has_its_article_vector(searcher, encoder):
