@@ -63,15 +63,16 @@ class ArticleVectors:
 
     def put(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         """Add these articles; one already held is replaced (replaying a change twice is harmless)."""
-        fresh = [i for i, key in enumerate(keys.tolist()) if key not in self._row]
+        fresh = []
         for i, key in enumerate(keys.tolist()):
             if key in self._row:
                 self.vectors[self._row[key]] = vectors[i]
+            else:
+                self._row[key] = len(self.keys) + len(fresh)
+                fresh.append(i)
         if fresh:
-            start = len(self.keys)
             self.keys = np.concatenate([self.keys, keys[fresh]])
             self.vectors = np.concatenate([self.vectors, vectors[fresh]])
-            self._row.update((int(key), start + j) for j, key in enumerate(keys[fresh].tolist()))
 
     def remove(self, keys: np.ndarray) -> None:
         """Drop these articles; keys that are not article keys are ignored."""

@@ -360,21 +360,30 @@ def _article_retrieval(
     )
 
 
-def _articles(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
-    started = time.perf_counter()
+def _sentences_by_language(rows: Sequence[dict]) -> dict[str, list[str]]:
+    return {lang: [str(r.get(lang) or "") for r in rows] for lang in ARTICLE_LANGS}
+
+
+def devtest_articles(data: Path, limit: int | None = None) -> list[Document]:
+    """The (first ``limit``) FLORES devtest articles in kk and in ru, a sentence per paragraph,
+    ids ``<article id>.<lang>``."""
     sentences = read_jsonl(data / FLORES)
     articles = []
-    for doc in read_jsonl(data / FLORES_DOCS):
-        rows = sentences[int(doc["first_line"]) - 1 : int(doc["first_line"]) - 1 + int(doc["n_sents"])]
-        articles.append(
-            (_safe_id(str(doc["doc_id"])), {lang: [str(r.get(lang) or "") for r in rows] for lang in ARTICLE_LANGS})
-        )
+    for doc in read_jsonl(data / FLORES_DOCS, limit):
+        first = int(doc["first_line"]) - 1
+        rows = sentences[first : first + int(doc["n_sents"])]
+        articles.append((_safe_id(str(doc["doc_id"])), _sentences_by_language(rows)))
+    return _article_documents(articles)
+
+
+def _articles(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
+    started = time.perf_counter()
     queries = [
         (q["query"], _safe_id(str(q["id"]).split("#")[0]))
         for q in read_jsonl(data / HEADLINE_QUERIES, limit)
         if isinstance(q.get("query"), str)
     ]
-    return _article_retrieval("articles", _article_documents(articles), queries, encoder, tmp, progress, modes, started)
+    return _article_retrieval("articles", devtest_articles(data), queries, encoder, tmp, progress, modes, started)
 
 
 def dev_articles(data: Path, keep_lead: bool = False) -> tuple[list[Document], list[tuple[str, str]]]:
@@ -396,7 +405,7 @@ def dev_articles(data: Path, keep_lead: bool = False) -> tuple[list[Document], l
     for n, run in enumerate(runs):
         article_id = f"dev{n:04d}"
         body = run[1:] if len(run) > 1 and not keep_lead else run
-        articles.append((article_id, {lang: [str(r.get(lang) or "") for r in body] for lang in ARTICLE_LANGS}))
+        articles.append((article_id, _sentences_by_language(body)))
         if len(run) > 1:
             queries += [(str(run[0][lang]), article_id) for lang in ("kk", "ru", "en") if run[0].get(lang)]
     return _article_documents(articles), queries

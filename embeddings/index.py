@@ -340,14 +340,11 @@ class Index:
                 raise IndexDirError(f"{store_path}: damaged (SQLite quick_check: {check.splitlines()[-1]})")
             _, passages = store.counts()
             changes = store.changes_since(0)
-            # The store's articles as they are now; replaying the changes below onto them is harmless.
-            articles = ArticleVectors(self.identity.dimension)
-            articles.put(*store.article_vectors())
         except sqlite3.DatabaseError as exc:
             raise IndexDirError(f"{store_path}: not a readable index store ({exc})") from exc
         self.gen_dir, self.manifest, self.store = gen_dir, manifest, store
         self.vectors = VectorIndex(faiss_index, kind, self.ef_search)
-        self.articles = articles
+        self._articles: ArticleVectors | None = None  # read at first use: a search with article context
         self.generation = int(manifest["generation"])
         self.applied_version = 0
         self._language_keys: dict[tuple[str, ...], np.ndarray] = {}
@@ -369,12 +366,14 @@ class Index:
             keys = np.array([c[2] for c in changes[pos:end]], dtype=np.int64)
             if op == "remove":
                 self.vectors.remove(keys)
-                self.articles.remove(keys)
+                if self._articles is not None:
+                    self._articles.remove(keys)
             else:
                 found, vectors = self.store.vectors_by_key(keys)
                 if len(found):  # a passage added and removed since is absent: its removal follows
                     self.vectors.add(found, vectors)
-                    self.articles.put(*self.store.article_vectors(found))
+                    if self._articles is not None:
+                        self._articles.put(*self.store.article_vectors(found))
             self.applied_version = changes[end - 1][0]
             pos = end
 
@@ -391,6 +390,18 @@ class Index:
                 old.close()
             elif self.store.latest_change() > self.applied_version:
                 self._apply(self.store.changes_since(self.applied_version))
+
+    @property
+    def articles(self) -> ArticleVectors:
+        """Every article vector, read from the store at first use (an index searched without article
+        context never pays for them) and kept in step by replayed changes from then on."""
+        with self.lock:
+            if self._articles is None:
+                # The store's articles as they are now: replaying changes onto them is harmless.
+                articles = ArticleVectors(self.identity.dimension)
+                articles.put(*self.store.article_vectors())
+                self._articles = articles
+            return self._articles
 
     def language_keys(self, langs: Iterable[str]) -> np.ndarray:
         """The keys of the passages in ``langs`` (all passages for an empty list). Cached until the

@@ -248,9 +248,12 @@ class Searcher:
                     depth = max(depth, CONTEXT_DEPTH)
                 groups[(depth, tuple(langs or ()), tuple(queries[i].doc_ids or ()), queries[i].ef_search)].append(i)
         for (depth, langs, doc_ids, ef_search), rows in groups.items():
-            for i, hits in zip(rows, self._dense(vectors[rows], depth, langs, doc_ids, ef_search), strict=True):
+            allowed = self.index.filter_keys(
+                langs, doc_ids
+            )  # one filter for the group's passage and article candidates
+            for i, hits in zip(rows, self._dense(vectors[rows], depth, allowed, ef_search), strict=True):
                 if weights[i] > 0:
-                    hits = self._with_articles(vectors[i], hits, weights[i], langs, doc_ids)
+                    hits = self._with_articles(vectors[i], hits, weights[i], allowed)
                 dense_hits[i] = hits
 
         ranked: list[list[tuple[int, float]]] = []
@@ -308,17 +311,16 @@ class Searcher:
         vector: np.ndarray,
         hits: list[tuple[int, float]],
         weight: float,
-        langs: Sequence[str],
-        doc_ids: Sequence[str],
+        allowed: np.ndarray | None,
     ) -> list[tuple[int, float]]:
-        """The dense candidates and the passages of the nearest articles (within the filter),
-        scored with their articles' context (embeddings.articles.lift), best first; passages
-        of equal score in the order of their own cosine."""
+        """The dense candidates and the passages of the nearest articles (within ``allowed``, the
+        filter's keys; None: every passage), scored with their articles' context
+        (embeddings.articles.lift), best first; passages of equal score in the order of their own
+        cosine."""
         store = self.index.store
         with self.index.lock:
             nearest = self.index.articles.nearest(vector, ARTICLE_DEPTH)
         extra = store.article_passages(nearest.tolist())
-        allowed = self.index.filter_keys(langs, doc_ids)
         if allowed is not None:
             extra = extra[np.isin(extra, allowed)]
         known = {key for key, _ in hits}
@@ -335,14 +337,13 @@ class Searcher:
         return [(keys[i], float(scores[i])) for i in order]
 
     def _dense(
-        self, vectors: np.ndarray, k: int, langs: Sequence[str], doc_ids: Sequence[str], ef_search: int | None
+        self, vectors: np.ndarray, k: int, allowed: np.ndarray | None, ef_search: int | None
     ) -> list[list[tuple[int, float]]]:
-        """(key, cosine) lists for each row of ``vectors``.
+        """(key, cosine) lists for each row of ``vectors``, among the keys ``allowed`` (None: all).
 
         Filters run inside the vector search (embeddings.vector_index), so a filter never costs
         recall the way over-fetching and dropping would.
         """
-        allowed = self.index.filter_keys(langs, doc_ids)
         with self.index.lock:
             scores, keys = self.index.vectors.search(vectors, k, allowed, ef_search)
         return [

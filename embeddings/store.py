@@ -383,10 +383,12 @@ class Store:
             rows += self.conn().execute(sql.format(keys=",".join("?" * len(chunk))), chunk).fetchall()
         return rows
 
+    def _matrix(self, blobs: Iterable[bytes]) -> np.ndarray:
+        """Stored float32 vectors as one (n x dim) matrix."""
+        return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, self.dimension)
+
     def _keys_and_vectors(self, rows: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
-        found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, self.dimension)
-        return found, vectors
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)), self._matrix(r[1] for r in rows)
 
     def vectors_by_key(self, keys: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(keys, vectors) of those passages that still exist."""
@@ -430,7 +432,7 @@ class Store:
             ids=[r[1] for r in rows],
             doc_ids=[r[2] for r in rows],
             langs=[r[3] for r in rows],
-            vectors=np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float32).reshape(-1, self.dimension),
+            vectors=self._matrix(r[4] for r in rows),
         )
 
     def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:

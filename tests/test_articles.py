@@ -96,16 +96,13 @@ def test_article_weight_is_a_setting_the_service_answers_with(searcher, encoder,
 def test_a_headline_finds_its_article_in_both_languages_first(eval_dir, encoder, tmp_path):
     from embeddings import evaluation
 
-    sentences = evaluation.read_jsonl(eval_dir / evaluation.FLORES)
-    articles = []
-    for doc in evaluation.read_jsonl(eval_dir / evaluation.FLORES_DOCS)[:30]:
-        rows = sentences[doc["first_line"] - 1 : doc["first_line"] - 1 + doc["n_sents"]]
-        articles.append((doc["doc_id"], {lang: [r[lang] for r in rows] for lang in ("kk", "ru")}))
-    build(evaluation._article_documents(articles), tmp_path / "index", encoder)
+    documents = evaluation.devtest_articles(eval_dir, limit=30)
+    build(documents, tmp_path / "index", encoder)
     searcher = Searcher.open(tmp_path / "index", encoder, article_weight=TUNED_WEIGHT)
     queries = evaluation.read_jsonl(eval_dir / evaluation.HEADLINE_QUERIES)
     headlines = {str(q["id"]).split("#")[0]: q["query"] for q in queries}
-    asked = [(doc_id, headlines[doc_id]) for doc_id, _ in articles if doc_id in headlines]
+    article_ids = dict.fromkeys(doc.id.rsplit(".", 1)[0] for doc in documents)
+    asked = [(doc_id, headlines[doc_id]) for doc_id in article_ids if doc_id in headlines]
     first = both_first = 0
     for doc_id, headline in asked:
         ranked = list(dict.fromkeys(r.doc_id for r in searcher.search(headline, k=20).results))
