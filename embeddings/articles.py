@@ -1,21 +1,10 @@
 """Article vectors: each document's whole text as one vector, beside its passages' vectors.
 
-A passage cut out of an article loses the article's context: a headline names what the whole
-article is about, which no single paragraph may say. So every document also gets one vector, its
-text encoded with the passage prompt up to the model's sequence length (what the bare model does
-with a whole article), and the article lifts the dense score of its passages:
-
-    score = p + w * max(0, a - p)     p = cosine(query, passage), a = cosine(query, its article)
-
-With ``w`` = :data:`TUNED_WEIGHT` = 0.9 a passage scores nearly what its article scores when
-the article matches the query better than the passage alone, and an article's passages keep
-their own order (w = 1 would tie them). Chosen on FLORES *dev* pseudo-articles (``scripts/
-evaluate.py --only dev``): a weighted mean (1 - w) * p + w * a lost top-1 there at every weight
-(a query that one passage answers is pulled down by its article); the lift never did, and its
-recall@10 grew with w. It is not the default (``ARTICLE_WEIGHT`` = 0): on the reported sets it
-gains on multi-passage articles but costs KazQAD recall@10 0.0076 (README, "Search modes").
-An article is known by its *article key*, the key of its document's first passage: the changes
-table that replays passage writes into every process then replays article writes too.
+Every document gets one vector, its text encoded with the passage prompt up to the model's
+sequence length (what the bare model does with a whole article); the default mode lifts a
+passage's score toward its article's (embeddings/fusion.py). An article is known by its *article
+key*, the key of its document's first passage: the changes table that replays passage writes
+into every process then replays article writes too.
 """
 
 from __future__ import annotations
@@ -29,7 +18,6 @@ from embeddings.encoders import Encoder
 
 # What an index's article vectors are; recorded in its manifest, checked at open.
 FORM = {"version": 1, "text": "the document's text", "prompt": "passage", "truncated_to": "max_seq_length"}
-TUNED_WEIGHT = 0.9  # what ARTICLE_WEIGHT=... should be set to, to use article context
 ARTICLE_BATCH = 32  # documents per encode call: whole articles are long
 
 
@@ -40,11 +28,6 @@ def encode_articles(encoder: Encoder, documents: Sequence[Document]) -> np.ndarr
         texts = [doc.text for doc in documents[lo : lo + ARTICLE_BATCH]]
         out[lo : lo + len(texts)] = encoder.encode_passages(texts, [[] for _ in texts])[0]
     return out
-
-
-def lift(passage_cosines: np.ndarray, article_cosines: np.ndarray, weight: float) -> np.ndarray:
-    """The dense score of passages whose cosines with the query, and their articles', are given."""
-    return passage_cosines + weight * np.maximum(0.0, article_cosines - passage_cosines)
 
 
 class ArticleVectors:

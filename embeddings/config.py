@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from embeddings.fusion import ARTICLE_WEIGHT, LEXICAL_WEIGHT, TUNED, Fusion
 from embeddings.vector_index import AUTO, DEFAULT_EF_SEARCH, KINDS, MAX_EF_SEARCH
 
 DEFAULT_INDEX_DIR = Path("data/index")
@@ -22,7 +23,7 @@ class Settings:
     backend: str = "torch"  # a name of embeddings.encoders.BACKENDS
     index_kind: str = AUTO  # the FAISS index kind a build makes: embeddings.vector_index
     ef_search: int = DEFAULT_EF_SEARCH  # an hnsw index's search effort when a request names none
-    article_weight: float = 0.0  # how much a passage's article lifts its dense score: embeddings/articles.py
+    fusion: Fusion = TUNED  # the hybrid mode's weights: embeddings/fusion.py
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -32,18 +33,26 @@ class Settings:
         ef_text = os.environ.get("HNSW_EF_SEARCH") or str(DEFAULT_EF_SEARCH)
         if not ef_text.isdigit() or not 1 <= int(ef_text) <= MAX_EF_SEARCH:
             raise SettingsError(f"HNSW_EF_SEARCH={ef_text!r}: use an integer from 1 to {MAX_EF_SEARCH}")
-        weight_text = os.environ.get("ARTICLE_WEIGHT") or "0"
-        try:
-            article_weight = float(weight_text)
-        except ValueError:
-            article_weight = -1.0
-        if not 0.0 <= article_weight <= 1.0:  # also refuses nan
-            raise SettingsError(f"ARTICLE_WEIGHT={weight_text!r}: use a number from 0 (off) to 1")
+        fusion = Fusion(
+            article_weight=_weight("ARTICLE_WEIGHT", ARTICLE_WEIGHT),
+            lexical_weight=_weight("LEXICAL_WEIGHT", LEXICAL_WEIGHT),
+        )
         return cls(
             index_dir=Path(os.environ.get("INDEX_DIR") or DEFAULT_INDEX_DIR),
             model=os.environ.get("EMBEDDING_MODEL") or None,
             backend=os.environ.get("EMBEDDING_BACKEND") or "torch",
             index_kind=kind,
             ef_search=int(ef_text),
-            article_weight=article_weight,
+            fusion=fusion,
         )
+
+
+def _weight(name: str, default: float) -> float:
+    text = os.environ.get(name) or str(default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise SettingsError(f"{name}={text!r}: use a number from 0 (off) to 1")
+    return value

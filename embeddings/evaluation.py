@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from embeddings.articles import TUNED_WEIGHT
 from embeddings.corpus import CorpusError, Document, make_document, read_jsonl
+from embeddings.fusion import TUNED, Fusion
 from embeddings.index import build
 from embeddings.search import MAX_K, MODES, Searcher, SearchResult
 from embeddings.text import normalize
@@ -46,13 +46,41 @@ FLORES_DOCS = "flores200_devtest_docs_kk_ru_en.jsonl"
 SIB200 = "flores_sib200_kk_ru_en.jsonl"  # its FLORES dev rows: the tuning set, never reported
 ARTICLE_LANGS = ("kk", "ru")
 
-# The rankings a set is scored in: a search mode and its article weight. "article" is dense with
-# each passage lifted by its article (embeddings/articles.py, at the weight chosen on the dev set).
-RANKINGS: dict[str, tuple[str, float]] = {
-    "dense": ("dense", 0.0),
-    "article": ("dense", TUNED_WEIGHT),
-    **{mode: (mode, 0.0) for mode in MODES if mode != "dense"},
-}
+
+@dataclass(frozen=True)
+class Column:
+    """One way of ranking a set is scored in: a search mode, and the hybrid mode's weights."""
+
+    label: str
+    mode: str
+    fusion: Fusion = TUNED
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The columns of a run: each set is indexed and its queries encoded once, then searched in each."""
+
+    columns: tuple[Column, ...]
+
+    @classmethod
+    def of(cls, modes: Sequence[str] = MODES, fusion: Fusion = TUNED) -> Ranking:
+        return cls(tuple(Column(mode, mode, fusion) for mode in modes))
+
+    @classmethod
+    def grid(cls, fusions: Iterable[Fusion]) -> Ranking:
+        """dense, then hybrid at each of these weights: how the weights are chosen on the tuning set."""
+        hybrid = (Column(f"a{f.article_weight:g} l{f.lexical_weight:g}", "hybrid", f) for f in fusions)
+        return cls((Column("dense", "dense"), *hybrid))
+
+
+# The weights tried on the tuning set (``scripts/evaluate.py --tune``): article x lexical weight.
+TUNING_GRID = tuple(
+    Fusion(article, lexical)
+    for article in (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    for lexical in (0.0, 0.02, 0.03, 0.04, 0.05, 0.06)
+)
+TUNING_TOLERANCE = 0.005  # no tuning figure may fall further below dense's
+
 
 ALL_DIRECTIONS = (("kk", "ru"), ("ru", "kk"), ("en", "kk"), ("en", "ru"))
 
@@ -111,11 +139,10 @@ def _search(
     texts: Sequence[str],
     vectors: np.ndarray,
     k: int,
-    ranking: str,
+    column: Column,
     langs: Sequence[str] | None = None,
 ) -> list[list[SearchResult]]:
-    mode, article_weight = RANKINGS[ranking]
-    return searcher.search_encoded(texts, vectors, k, langs, mode, article_weight)
+    return searcher.search_encoded(texts, vectors, k, langs, column.mode, column.fusion)
 
 
 def _ranked_docs(
@@ -123,13 +150,13 @@ def _ranked_docs(
     texts: Sequence[str],
     vectors: np.ndarray,
     k_docs: int,
-    ranking: str,
+    column: Column,
     langs: Sequence[str] | None = None,
 ) -> list[list[str]]:
     """Each query's documents, best first, a document counted once at its best passage."""
     out = []
     for lo in range(0, len(texts), QUERY_BATCH):
-        found = _search(searcher, texts[lo : lo + QUERY_BATCH], vectors[lo : lo + QUERY_BATCH], MAX_K, ranking, langs)
+        found = _search(searcher, texts[lo : lo + QUERY_BATCH], vectors[lo : lo + QUERY_BATCH], MAX_K, column, langs)
         out.extend(list(dict.fromkeys(r.doc_id for r in results))[:k_docs] for results in found)
     return out
 
@@ -177,7 +204,7 @@ def _bitext(
     tmp: Path,
     limit: int | None,
     progress: Progress,
-    modes: Sequence[str],
+    ranking: Ranking,
 ) -> SetResult:
     started = time.perf_counter()
     rows = read_jsonl(path, limit)
@@ -211,35 +238,35 @@ def _bitext(
             rows_ok = [n for n, i in enumerate(usable) if f"r{i:06d}" in gold_texts]
             key = f"{source}→{target} top1"
             metrics[key], counts[key] = {}, len(rows_ok)
-            for mode in modes:
+            for column in ranking.columns:
                 found = _search(
-                    searchers[target], [texts[source][usable[n]] for n in rows_ok], vectors[rows_ok], 1, mode
+                    searchers[target], [texts[source][usable[n]] for n in rows_ok], vectors[rows_ok], 1, column
                 )
                 hits = 0
                 for n, results in zip(rows_ok, found, strict=True):
                     gold = f"r{usable[n]:06d}"
                     if results and (results[0].doc_id == gold or gold_texts.get(results[0].doc_id) == gold_texts[gold]):
                         hits += 1
-                metrics[key][mode] = round(hits / len(rows_ok), 4) if rows_ok else float("nan")
+                metrics[key][column.label] = round(hits / len(rows_ok), 4) if rows_ok else float("nan")
     for searcher in searchers.values():
         searcher.index.close()
     return SetResult(name, description, metrics, counts, pool, time.perf_counter() - started)
 
 
-def _flores(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
+def _flores(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, ranking: Ranking) -> SetResult:
     description = SETS["flores"].description
-    return _bitext("flores", description, data / FLORES, ALL_DIRECTIONS, encoder, tmp, limit, progress, modes)
+    return _bitext("flores", description, data / FLORES, ALL_DIRECTIONS, encoder, tmp, limit, progress, ranking)
 
 
-def _tatoeba(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
+def _tatoeba(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, ranking: Ranking) -> SetResult:
     directions = (("kk", "ru"), ("ru", "kk"))
     description = SETS["tatoeba"].description
-    return _bitext("tatoeba", description, data / TATOEBA, directions, encoder, tmp, limit, progress, modes)
+    return _bitext("tatoeba", description, data / TATOEBA, directions, encoder, tmp, limit, progress, ranking)
 
 
-def _xwmt(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
+def _xwmt(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, ranking: Ranking) -> SetResult:
     description = SETS["xwmt"].description
-    return _bitext("xwmt", description, data / XWMT, ALL_DIRECTIONS, encoder, tmp, limit, progress, modes)
+    return _bitext("xwmt", description, data / XWMT, ALL_DIRECTIONS, encoder, tmp, limit, progress, ranking)
 
 
 def _ranked_retrieval(
@@ -251,7 +278,7 @@ def _ranked_retrieval(
     encoder,
     tmp: Path,
     progress: Progress,
-    modes: Sequence[str],
+    ranking: Ranking,
     started: float,
     langs: Sequence[str] | None = None,
 ) -> SetResult:
@@ -262,11 +289,11 @@ def _ranked_retrieval(
     vectors = _encode_queries(encoder, texts, progress)
     metrics: dict[str, dict[str, float]] = {metric: {} for metric in scorers}
     judged_count = sum(1 for rel in relevant if rel)
-    for mode in modes:
-        ranked = _ranked_docs(searcher, texts, vectors, 10, mode, langs)
+    for column in ranking.columns:
+        ranked = _ranked_docs(searcher, texts, vectors, 10, column, langs)
         judged = [(r, rel) for r, rel in zip(ranked, relevant, strict=True) if rel]
         for metric, score in scorers.items():
-            metrics[metric][mode] = _mean(score(r, rel) for r, rel in judged)
+            metrics[metric][column.label] = _mean(score(r, rel) for r, rel in judged)
     searcher.index.close()
     return SetResult(
         name,
@@ -278,7 +305,7 @@ def _ranked_retrieval(
     )
 
 
-def _kazqad(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
+def _kazqad(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, ranking: Ranking) -> SetResult:
     started = time.perf_counter()
     queries = [q for q in read_jsonl(data / KAZQAD_QUERIES, limit) if isinstance(q.get("query"), str)]
     passages = read_jsonl(data / KAZQAD_PASSAGES)
@@ -302,10 +329,10 @@ def _kazqad(data: Path, encoder, tmp: Path, limit: int | None, progress: Progres
         "nDCG@10": partial(ndcg_at, k=10),
     }
     texts = [q["query"] for q in queries]
-    return _ranked_retrieval("kazqad", documents, texts, relevant, scorers, encoder, tmp, progress, modes, started)
+    return _ranked_retrieval("kazqad", documents, texts, relevant, scorers, encoder, tmp, progress, ranking, started)
 
 
-def _headline(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
+def _headline(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, ranking: Ranking) -> SetResult:
     started = time.perf_counter()
     queries = [q for q in read_jsonl(data / HEADLINE_QUERIES, limit) if isinstance(q.get("query"), str)]
     passages = read_jsonl(data / HEADLINE_PASSAGES)
@@ -322,7 +349,7 @@ def _headline(data: Path, encoder, tmp: Path, limit: int | None, progress: Progr
     scorers = {"hit@1": _top_is_relevant, "recall@10": partial(recall_at, k=10)}
     texts = [q["query"] for q in queries]
     return _ranked_retrieval(
-        "headline", documents, texts, relevant, scorers, encoder, tmp, progress, modes, started, langs=["kk", "ru"]
+        "headline", documents, texts, relevant, scorers, encoder, tmp, progress, ranking, started, langs=["kk", "ru"]
     )
 
 
@@ -346,7 +373,7 @@ def _article_retrieval(
     encoder,
     tmp: Path,
     progress: Progress,
-    modes: Sequence[str],
+    ranking: Ranking,
     started: float,
 ) -> SetResult:
     """(query text, article id) pairs against kk + ru articles: hit@1 and recall@10 over both
@@ -356,7 +383,7 @@ def _article_retrieval(
     scorers = {"hit@1": _top_is_relevant, "recall@10": partial(recall_at, k=10)}
     texts = [text for text, _ in queries]
     return _ranked_retrieval(
-        name, documents, texts, relevant, scorers, encoder, tmp, progress, modes, started, langs=ARTICLE_LANGS
+        name, documents, texts, relevant, scorers, encoder, tmp, progress, ranking, started, langs=ARTICLE_LANGS
     )
 
 
@@ -376,14 +403,14 @@ def devtest_articles(data: Path, limit: int | None = None) -> list[Document]:
     return _article_documents(articles)
 
 
-def _articles(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
+def _articles(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, ranking: Ranking) -> SetResult:
     started = time.perf_counter()
     queries = [
         (q["query"], _safe_id(str(q["id"]).split("#")[0]))
         for q in read_jsonl(data / HEADLINE_QUERIES, limit)
         if isinstance(q.get("query"), str)
     ]
-    return _article_retrieval("articles", devtest_articles(data), queries, encoder, tmp, progress, modes, started)
+    return _article_retrieval("articles", devtest_articles(data), queries, encoder, tmp, progress, ranking, started)
 
 
 def dev_articles(data: Path, keep_lead: bool = False) -> tuple[list[Document], list[tuple[str, str]]]:
@@ -411,7 +438,7 @@ def dev_articles(data: Path, keep_lead: bool = False) -> tuple[list[Document], l
     return _article_documents(articles), queries
 
 
-def _dev(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, modes: Sequence[str]) -> SetResult:
+def _dev(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, ranking: Ranking) -> SetResult:
     """Both forms of the tuning set: the lead sentence kept in its article, and left out."""
     started = time.perf_counter()
     metrics: dict[str, dict[str, float]] = {}
@@ -419,7 +446,7 @@ def _dev(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, 
     for keep_lead, label in ((True, "lead kept"), (False, "lead left out")):
         documents, queries = dev_articles(data, keep_lead)
         name = f"dev-{label.replace(' ', '-')}"
-        part = _article_retrieval(name, documents, queries[:limit], encoder, tmp, progress, modes, started)
+        part = _article_retrieval(name, documents, queries[:limit], encoder, tmp, progress, ranking, started)
         metrics |= {f"{label} {m}": v for m, v in part.metrics.items()}
         counts |= {f"{label} {m}": n for m, n in part.counts.items()}
     return SetResult("dev", SETS["dev"].description, metrics, counts, part.pool, time.perf_counter() - started)
@@ -470,10 +497,10 @@ def evaluate(
     limit: int | None = None,
     progress: Progress | None = None,
     on_result: Callable[[SetResult], None] | None = None,
-    modes: Sequence[str] = tuple(RANKINGS),
+    ranking: Ranking | None = None,
 ) -> list[SetResult]:
-    """Run the chosen sets (every reported set by default) on ``data_dir`` in each ranking of
-    :data:`RANKINGS` (indexes are built and queries encoded once, then searched in every ranking);
+    """Run the chosen sets (every reported set by default) on ``data_dir`` in each column of
+    ``ranking`` (every mode by default);
     ``limit`` slices each set."""
     names = list(only) if only else REPORTED
     unknown = [n for n in names if n not in SETS]
@@ -483,10 +510,11 @@ def evaluate(
         raise ValueError("limit must be at least 1")
     check_data(data_dir, names)
     progress = progress or Progress()
+    ranking = ranking or Ranking.of()
     results = []
     with tempfile.TemporaryDirectory(prefix="kazru-eval-") as tmp:
         for name in names:
-            result = SETS[name].run(Path(data_dir), encoder, Path(tmp), limit, progress, modes)
+            result = SETS[name].run(Path(data_dir), encoder, Path(tmp), limit, progress, ranking)
             results.append(result)
             if on_result:
                 on_result(result)
@@ -529,3 +557,29 @@ def mode_means(results: Sequence[SetResult]) -> dict[str, float]:
             for mode, value in per_mode.items():
                 values.setdefault(mode, []).append(value)
     return {mode: round(float(np.mean(v)), 4) for mode, v in values.items()}
+
+
+def choose(result: SetResult) -> tuple[str, list[tuple[str, float, float]]]:
+    """The tuning rule: among the columns none of whose figures falls more than
+    :data:`TUNING_TOLERANCE` below dense's, the one with the best mean figure. Returns its label
+    and (label, mean, worst difference from dense) of every column, best mean first."""
+    labels = list(next(iter(result.metrics.values())))
+    rows = []
+    for label in labels:
+        values = [per_column[label] for per_column in result.metrics.values()]
+        worst = min(per_column[label] - per_column["dense"] for per_column in result.metrics.values())
+        rows.append((label, round(float(np.mean(values)), 4), round(worst, 4)))
+    rows.sort(key=lambda row: -row[1])
+    return next(label for label, _, worst in rows if worst >= -TUNING_TOLERANCE), rows
+
+
+def format_tuning(result: SetResult) -> str:
+    """The tuning run as a table, a line per column, best mean first, and the choice."""
+    chosen, rows = choose(result)
+    metrics = list(result.metrics)
+    lines = [f"{'weights':<14} {'mean':>8} {'worst vs dense':>15}   " + "  ".join(metrics)]
+    for label, mean, worst in rows:
+        figures = "  ".join(f"{result.metrics[m][label]:>{len(m)}.4f}" for m in metrics)
+        lines.append(f"{label:<14} {mean:>8.4f} {worst:>+15.4f}   {figures}")
+    lines.append(f"chosen (best mean, no figure more than {TUNING_TOLERANCE} below dense): {chosen}")
+    return "\n".join(lines)

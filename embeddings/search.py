@@ -1,9 +1,9 @@
 """Query → ranked passages with their documents' metadata and the best-matching sentence.
 
-Three modes: ``dense`` (cosine over the model's vectors; with an article weight, each passage's
-lifted by its article's: embeddings/articles.py), ``lexical`` (BM25 over folded, stemmed words;
-embeddings/lexical.py) and ``hybrid`` (reciprocal rank fusion of the two lists). The default is
-the one that measured best over all evaluation sets together (README).
+Three modes: ``dense`` (the passage's cosine with the query, the bare model), ``lexical`` (BM25
+over folded, stemmed words; embeddings/lexical.py) and ``hybrid``, the default: the cosine lifted
+toward the passage's article's and boosted by the query's words (embeddings/fusion.py). The
+default is the mode that measured best over every evaluation set (README, "Search modes").
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from embeddings import lexical
-from embeddings.articles import lift
 from embeddings.config import Settings
 from embeddings.encoders import Encoder, load_encoder
+from embeddings.fusion import TUNED, Fusion, article_shift, hybrid_score
 from embeddings.index import Index
 from embeddings.store import PassageRow
 from embeddings.text import LANGUAGES, detect_language, normalize
@@ -28,12 +28,11 @@ from embeddings.vector_index import DEFAULT_EF_SEARCH, check_ef_search
 MAX_K = 100
 MAX_QUERY_CHARS = 2000
 MODES = ("dense", "lexical", "hybrid")
-DEFAULT_MODE = "dense"  # chosen by the numbers: README, "Search modes"
-RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al. 2009)
-FUSION_DEPTH = 50  # candidates taken from each list before fusing
-# Dense candidates with article context: the best passages by their own cosine, and every passage
-# of the best articles by theirs (a passage that says little alone may belong to the right article).
-CONTEXT_DEPTH = 50
+DEFAULT_MODE = "hybrid"  # chosen by the numbers: README, "Search modes"
+# The candidates hybrid scores: the best passages by their own cosine and by BM25 in the query's
+# language, and every passage of the best articles by theirs (a passage that says little alone
+# may belong to the right article).
+CANDIDATE_DEPTH = 50
 ARTICLE_DEPTH = 10
 # How much a sentence's share of the query's words adds to its cosine when picking the highlight:
 # cosines of one passage's sentences differ by a few hundredths, so this decides near-ties.
@@ -125,15 +124,6 @@ def highlight(row: PassageRow, query_vector: np.ndarray | None, query_keys: set[
     return Highlight(sentence=row.text[start:end], start=start, end=end, terms=terms)
 
 
-def fuse(lists: Sequence[Sequence[tuple[int, float]]], k: int) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion: each list adds 1 / (RRF_K + rank) to the keys it holds."""
-    fused: dict[int, float] = defaultdict(float)
-    for ranked in lists:
-        for rank, (key, _) in enumerate(ranked, 1):
-            fused[key] += 1.0 / (RRF_K + rank)
-    return sorted(fused.items(), key=lambda item: -item[1])[:k]
-
-
 @dataclass
 class SearchQuery:
     query: str
@@ -143,24 +133,23 @@ class SearchQuery:
     min_score: float | None = None
     mode: str = DEFAULT_MODE
     ef_search: int | None = None  # an hnsw index's search effort; None: the index's setting
-    # How much a passage's article counts in its dense score (0: the passage alone); None: the searcher's.
-    article_weight: float | None = None
+    fusion: Fusion | None = None  # the hybrid mode's weights; None: the searcher's
 
 
 class Searcher:
     """Search over one opened index with one encoder; safe to share between threads."""
 
-    def __init__(self, index: Index, encoder: Encoder, article_weight: float = 0.0) -> None:
+    def __init__(self, index: Index, encoder: Encoder, fusion: Fusion = TUNED) -> None:
         self.index = index
         self.encoder = encoder
-        self.article_weight = article_weight
+        self.fusion = fusion
 
     @classmethod
     def open(
-        cls, index_dir: Path, encoder: Encoder, ef_search: int = DEFAULT_EF_SEARCH, article_weight: float = 0.0
+        cls, index_dir: Path, encoder: Encoder, ef_search: int = DEFAULT_EF_SEARCH, fusion: Fusion = TUNED
     ) -> Searcher:
         """A searcher over the index at ``index_dir``, which must have been built by ``encoder``'s model."""
-        return cls(Index(index_dir, encoder.identity, ef_search), encoder, article_weight)
+        return cls(Index(index_dir, encoder.identity, ef_search), encoder, fusion)
 
     @classmethod
     def from_settings(
@@ -173,7 +162,7 @@ class Searcher:
     ) -> Searcher:
         """The model and index the settings name (the service, the scripts); arguments override them."""
         encoder = load_encoder(model or settings.model, settings.backend, engine=engine, ray_address=ray_address)
-        return cls.open(index_dir or settings.index_dir, encoder, settings.ef_search, settings.article_weight)
+        return cls.open(index_dir or settings.index_dir, encoder, settings.ef_search, settings.fusion)
 
     def search(
         self,
@@ -204,11 +193,11 @@ class Searcher:
         k: int,
         langs: Sequence[str] | None = None,
         mode: str = DEFAULT_MODE,
-        article_weight: float | None = None,
+        fusion: Fusion | None = None,
     ) -> list[list[SearchResult]]:
         """Results for queries whose vectors are already made: bulk jobs encode once and then
-        search in several modes or indexes."""
-        queries = [SearchQuery(text, k, langs, mode=mode, article_weight=article_weight) for text in texts]
+        search in several modes, weights or indexes."""
+        queries = [SearchQuery(text, k, langs, mode=mode, fusion=fusion) for text in texts]
         responses = self._answer(queries, self._check(queries), vectors, time.perf_counter())
         return [response.results for response in responses]
 
@@ -238,23 +227,17 @@ class Searcher:
     ) -> list[SearchResponse]:
         self.index.refresh()
         dense_hits: dict[int, list[tuple[int, float]]] = {}
-        # Queries with the same filters and depth share one FAISS call.
+        allowed_keys: dict[int, np.ndarray | None] = {}
+        # Queries with the same filters and depth share one FAISS call and one filter.
         groups: dict[tuple, list[int]] = defaultdict(list)
-        weights = [self.article_weight if q.article_weight is None else q.article_weight for q in queries]
         for i, (_, k, langs, mode) in enumerate(checked):
             if mode != "lexical":
-                depth = max(k, FUSION_DEPTH) if mode == "hybrid" else k
-                if weights[i] > 0:
-                    depth = max(depth, CONTEXT_DEPTH)
+                depth = k if mode == "dense" else max(k, CANDIDATE_DEPTH)
                 groups[(depth, tuple(langs or ()), tuple(queries[i].doc_ids or ()), queries[i].ef_search)].append(i)
         for (depth, langs, doc_ids, ef_search), rows in groups.items():
-            allowed = self.index.filter_keys(
-                langs, doc_ids
-            )  # one filter for the group's passage and article candidates
+            allowed = self.index.filter_keys(langs, doc_ids)
             for i, hits in zip(rows, self._dense(vectors[rows], depth, allowed, ef_search), strict=True):
-                if weights[i] > 0:
-                    hits = self._with_articles(vectors[i], hits, weights[i], allowed)
-                dense_hits[i] = hits
+                dense_hits[i], allowed_keys[i] = hits, allowed
 
         ranked: list[list[tuple[int, float]]] = []
         query_keys: list[set[str]] = []
@@ -266,25 +249,18 @@ class Searcher:
             lexical_hits: list[tuple[int, float]] = []
             expression = lexical.match_expression(keys)
             lexical_langs = langs
-            if mode == "hybrid":
-                # Lexical evidence counts only among passages in the query's own language: across
-                # languages the words that match are names and numbers that wrong passages share
-                # too, and fusing them cost 0.12 top-1 on FLORES kk→ru (README).
+            if mode == "hybrid":  # the query's own language only: embeddings/fusion.py
                 lexical_langs = [query_langs[-1]] if not langs or query_langs[-1] in langs else []
             if mode != "dense" and expression and lexical_langs != []:
-                depth = max(k, FUSION_DEPTH) if mode == "hybrid" else k
+                depth = k if mode == "lexical" else max(k, CANDIDATE_DEPTH)
                 lexical_hits = self.index.store.lexical_search(expression, depth, lexical_langs, queries[i].doc_ids)
-            min_score = queries[i].min_score
             if mode == "hybrid":
-                hits = fuse([dense_hits[i], lexical_hits], 2 * FUSION_DEPTH)
-                if min_score is not None:  # a fused rank score has no scale: judge by the cosine
-                    cosines = self._cosines(vectors[i], [key for key, _ in hits], dense_hits[i])
-                    hits = [hit for hit, cosine in zip(hits, cosines, strict=True) if cosine >= min_score]
-                hits = hits[:k]
+                fusion = queries[i].fusion or self.fusion
+                hits = self._fused(vectors[i], dense_hits[i], lexical_hits, fusion, allowed_keys[i])
             else:
-                hits = dense_hits[i][:k] if mode == "dense" else lexical_hits
-                hits = [(key, score) for key, score in hits if min_score is None or score >= min_score]
-            ranked.append(hits)
+                hits = dense_hits[i] if mode == "dense" else lexical_hits
+            min_score = queries[i].min_score
+            ranked.append([(key, score) for key, score in hits if min_score is None or score >= min_score][:k])
 
         rows = self.index.store.passages_by_key(sorted({key for hits in ranked for key, _ in hits}))
         took = round((time.perf_counter() - started) * 1000, 2)
@@ -306,33 +282,44 @@ class Searcher:
                 cosine[key] if key in cosine else float(self.index.vectors.reconstruct(key) @ vector) for key in keys
             ]
 
-    def _with_articles(
+    def _fused(
         self,
         vector: np.ndarray,
         hits: list[tuple[int, float]],
-        weight: float,
+        lexical_hits: list[tuple[int, float]],
+        fusion: Fusion,
         allowed: np.ndarray | None,
     ) -> list[tuple[int, float]]:
-        """The dense candidates and the passages of the nearest articles (within ``allowed``, the
-        filter's keys; None: every passage), scored with their articles' context
-        (embeddings.articles.lift), best first; passages of equal score in the order of their own
-        cosine."""
+        """The dense candidates, the passages of the nearest articles (within ``allowed``, the
+        filter's keys; None: every passage) and the lexical ones, scored by embeddings.fusion,
+        best first; passages of equal score in the order of their own cosine."""
         store = self.index.store
-        with self.index.lock:
-            nearest = self.index.articles.nearest(vector, ARTICLE_DEPTH)
-        extra = store.article_passages(nearest.tolist())
-        if allowed is not None:
-            extra = extra[np.isin(extra, allowed)]
-        known = {key for key, _ in hits}
-        candidates = [key for key, _ in hits] + [int(key) for key in extra if int(key) not in known]
+        candidates = [key for key, _ in hits]
+        if fusion.article_weight > 0:
+            with self.index.lock:
+                nearest = self.index.articles.nearest(vector, ARTICLE_DEPTH)
+            extra = store.article_passages(nearest.tolist())
+            if allowed is not None:
+                extra = extra[np.isin(extra, allowed)]
+            candidates += extra.tolist()
+        candidates = list(dict.fromkeys(candidates + [key for key, _ in lexical_hits]))
         article_of = store.article_keys(candidates)
         keys = [key for key in candidates if key in article_of]  # a passage deleted since is left out
         if not keys:
             return []
         passage_cosines = np.asarray(self._cosines(vector, keys, hits), dtype=np.float32)
-        with self.index.lock:
-            article_cosines = self.index.articles.cosines(vector, [article_of[key] for key in keys])
-        scores = lift(passage_cosines, article_cosines, weight)
+        bm25 = dict(lexical_hits)
+        lexical_scores = np.asarray([bm25.get(key, 0.0) for key in keys], dtype=np.float32)
+        article_cosines, shift = np.zeros_like(passage_cosines), 0.0
+        if fusion.article_weight > 0:
+            articles = [article_of[key] for key in keys]
+            distinct = list(dict.fromkeys(articles))
+            with self.index.lock:
+                distinct_cosines = self.index.articles.cosines(vector, distinct)
+            cosine_of = dict(zip(distinct, distinct_cosines.tolist(), strict=True))
+            article_cosines = np.asarray([cosine_of[a] for a in articles], dtype=np.float32)
+            shift = article_shift(passage_cosines, distinct_cosines)
+        scores = hybrid_score(passage_cosines, article_cosines, shift, lexical_scores, fusion)
         order = np.lexsort((-passage_cosines, -scores))
         return [(keys[i], float(scores[i])) for i in order]
 

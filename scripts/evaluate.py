@@ -18,18 +18,32 @@ from embeddings.cli import run
 from embeddings.config import Settings
 from embeddings.encoders import load_encoder
 from embeddings.evaluation import (
-    RANKINGS,
     REPORTED,
     SETS,
+    TUNING_GRID,
     Progress,
+    Ranking,
     check_data,
     evaluate,
     format_table,
+    format_tuning,
     mode_means,
     report,
 )
+from embeddings.fusion import Fusion
+from embeddings.search import MODES
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
+
+
+def weight(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1")
+    return value
 
 
 def main() -> int:
@@ -48,8 +62,25 @@ def main() -> int:
     parser.add_argument(
         "--mode",
         action="append",
-        choices=list(RANKINGS),
-        help="rank this way only (repeatable; default: all; 'article' is dense lifted by article vectors)",
+        choices=MODES,
+        help="rank in this mode only (repeatable; default: every mode)",
+    )
+    parser.add_argument(
+        "--article-weight",
+        type=weight,
+        default=settings.fusion.article_weight,
+        help="hybrid: how far a passage is lifted toward its article, 0-1 (default: ARTICLE_WEIGHT or %(default)s)",
+    )
+    parser.add_argument(
+        "--lexical-weight",
+        type=weight,
+        default=settings.fusion.lexical_weight,
+        help="hybrid: the most BM25 adds to a cosine, 0-1 (default: LEXICAL_WEIGHT or %(default)s)",
+    )
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="run the tuning set 'dev' in hybrid mode at every weight of the tuning grid, and print the choice",
     )
     parser.add_argument("--limit", type=int, help="use only the first N rows (queries) of each set, for a quick check")
     parser.add_argument(
@@ -61,7 +92,14 @@ def main() -> int:
     if args.out is not None and not args.out.parent.is_dir():
         raise OSError(f"{args.out.parent}: no such folder for --out")
 
-    check_data(args.data, args.only or REPORTED)  # before the model loads: fail fast
+    if args.tune and (args.only or args.mode):
+        parser.error("--tune runs the 'dev' set in every column of its grid: leave out --only and --mode")
+    names = ["dev"] if args.tune else args.only or REPORTED
+    if args.tune:
+        ranking = Ranking.grid(TUNING_GRID)
+    else:
+        ranking = Ranking.of(tuple(args.mode or MODES), Fusion(args.article_weight, args.lexical_weight))
+    check_data(args.data, names)  # before the model loads: fail fast
     started = time.perf_counter()
     encoder = load_encoder(args.model, settings.backend)
     with tqdm(total=0, unit="text", desc="encoding", file=sys.stderr) as bar:
@@ -76,14 +114,17 @@ def main() -> int:
         results = evaluate(
             args.data,
             encoder,
-            args.only,
+            names,
             args.limit,
             Progress(add_total, bar.update),
             on_result,
-            args.mode or list(RANKINGS),
+            ranking,
         )
     seconds = time.perf_counter() - started
-    print(format_table(results))
+    if args.tune:
+        print(format_tuning(results[0]))
+    else:
+        print(format_table(results))
     means = mode_means(results)
     print("mean of every figure: " + ", ".join(f"{mode} {value:.4f}" for mode, value in means.items()))
     print(

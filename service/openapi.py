@@ -38,9 +38,10 @@ ERROR_TEXT = {
 LIBRARY_FIELD_NOTES: dict[type, dict[str, str]] = {
     Highlight: {"start": "offset into text", "terms": "[start, end] of each query word found in text"},
     SearchResult: {
-        "score": "dense: the passage's cosine with the query (with the server's ARTICLE_WEIGHT w > 0, lifted "
-        "toward its article's cosine a when the article matches better: p + w * max(0, a - p)); "
-        "lexical: BM25; hybrid: fused rank score"
+        "score": "hybrid (the default): the passage's cosine p with the query, lifted toward its article's "
+        "cosine a (moved by s onto the passages' scale) and raised by its BM25 b in the query's language: "
+        "p + w_a * max(0, a + s - p) + w_l * b / b_best (w_a = ARTICLE_WEIGHT, w_l = LEXICAL_WEIGHT, "
+        "the server's settings); dense: the cosine p; lexical: BM25"
     },
 }
 

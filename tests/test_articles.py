@@ -1,16 +1,17 @@
 """Article vectors: made at build, kept in step by API writes in every process, refused when
-missing, and used wherever ARTICLE_WEIGHT asks for them (library, HTTP)."""
+missing, and used by the default mode with the weights the settings give (library, HTTP)."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
 
-from embeddings.articles import TUNED_WEIGHT, encode_articles
+from embeddings.articles import encode_articles
 from embeddings.config import Settings, SettingsError
 from embeddings.corpus import make_document
+from embeddings.fusion import TUNED, Fusion
 from embeddings.index import MANIFEST, Index, IndexDirError, build, current_generation_dir
-from embeddings.search import Searcher, SearchQuery
+from embeddings.search import DEFAULT_MODE, Searcher, SearchQuery
 
 SNOW_RU = "В Астане ожидается сильный снегопад и метель.\nСиноптики советуют не выезжать за город."
 FLOOD_KK = "Атырау облысында су тасқыны басталды.\nҚұтқарушылар тұрғындарды көшіріп жатыр."
@@ -67,29 +68,42 @@ def test_an_index_without_article_vectors_is_refused_with_what_to_do(index_copy,
         Index(index_copy, encoder.identity)
 
 
-def test_article_weight_is_a_setting_the_service_answers_with(searcher, encoder, seed_index_dir, monkeypatch):
+def test_the_hybrid_weights_are_settings_the_service_answers_with(searcher, encoder, monkeypatch):
     from service import create_app
 
-    monkeypatch.setenv("ARTICLE_WEIGHT", "0.9")
-    assert Settings.from_env().article_weight == TUNED_WEIGHT
-    for bad in ("1.5", "-0.1", "nan", "lots"):
-        monkeypatch.setenv("ARTICLE_WEIGHT", bad)
-        with pytest.raises(SettingsError, match="ARTICLE_WEIGHT"):
-            Settings.from_env()
-    monkeypatch.delenv("ARTICLE_WEIGHT")
-    assert Settings.from_env().article_weight == 0.0 and searcher.article_weight == 0.0  # off by default
+    monkeypatch.delenv("ARTICLE_WEIGHT", raising=False)
+    monkeypatch.delenv("LEXICAL_WEIGHT", raising=False)
+    assert Settings.from_env().fusion == TUNED == searcher.fusion  # on by default, at the tuned weights
+    monkeypatch.setenv("ARTICLE_WEIGHT", "0.3")
+    monkeypatch.setenv("LEXICAL_WEIGHT", "0")
+    assert Settings.from_env().fusion == Fusion(0.3, 0.0)
+    for name in ("ARTICLE_WEIGHT", "LEXICAL_WEIGHT"):
+        for bad in ("1.5", "-0.1", "nan", "lots"):
+            monkeypatch.setenv(name, bad)
+            with pytest.raises(SettingsError, match=name):
+                Settings.from_env()
+        monkeypatch.delenv(name)
 
-    lifted = Searcher(searcher.index, encoder, TUNED_WEIGHT)
     query = "Парламентаралық Ассамблея отырысы"
-    expected = lifted.search(query, k=5).results
-    explicit = searcher.search_many([SearchQuery(query, 5, article_weight=TUNED_WEIGHT)])[0].results
+    default = searcher.search(query, k=5).results
+    assert DEFAULT_MODE == "hybrid" and default == searcher.search(query, k=5, mode="hybrid").results
+    plain = Searcher(searcher.index, encoder, Fusion(0.0, 0.0)).search(query, k=5).results
+    assert [(r.passage_id, r.score) for r in plain] == [
+        (r.passage_id, r.score) for r in searcher.search(query, k=5, mode="dense").results
+    ]  # both weights 0: hybrid ranks as dense
+    lighter = Fusion(0.3, 0.0)
+    expected = Searcher(searcher.index, encoder, lighter).search(query, k=5).results
+    explicit = searcher.search_many([SearchQuery(query, 5, fusion=lighter)])[0].results
     assert [(r.passage_id, r.score) for r in explicit] == [(r.passage_id, r.score) for r in expected]
-    client = create_app(searcher=lifted).test_client()
+    assert [r.score for r in expected] != [r.score for r in default]
+
+    client = create_app(searcher=searcher).test_client()  # no mode asked: the default, as the page asks
     for answer in (
         client.get("/v1/search", query_string={"q": query, "k": 5}).get_json(),
+        client.post("/v1/search", json={"query": query, "k": 5}).get_json(),
         client.post("/v1/search/batch", json={"queries": [{"query": query, "k": 5}]}).get_json()["results"][0],
     ):
-        assert [(r["passage_id"], r["score"]) for r in answer["results"]] == [(r.passage_id, r.score) for r in expected]
+        assert [(r["passage_id"], r["score"]) for r in answer["results"]] == [(r.passage_id, r.score) for r in default]
 
 
 @pytest.mark.eval
@@ -98,7 +112,7 @@ def test_a_headline_finds_its_article_in_both_languages_first(eval_dir, encoder,
 
     documents = evaluation.devtest_articles(eval_dir, limit=30)
     build(documents, tmp_path / "index", encoder)
-    searcher = Searcher.open(tmp_path / "index", encoder, article_weight=TUNED_WEIGHT)
+    searcher = Searcher.open(tmp_path / "index", encoder)  # the default: hybrid at the tuned weights
     queries = evaluation.read_jsonl(eval_dir / evaluation.HEADLINE_QUERIES)
     headlines = {str(q["id"]).split("#")[0]: q["query"] for q in queries}
     article_ids = dict.fromkeys(doc.id.rsplit(".", 1)[0] for doc in documents)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from embeddings.fusion import LEXICAL_WEIGHT, Fusion
 from embeddings.lexical import fold, match_expression, token_spans, tokens
-from embeddings.search import QueryError, fuse
+from embeddings.search import QueryError, Searcher
 
 
 def test_kazakh_letters_fold_to_their_russian_neighbours():
@@ -52,13 +53,6 @@ def test_match_expression_quotes_each_key_once():
     assert match_expression([]) is None
 
 
-def test_reciprocal_rank_fusion_rewards_agreement():
-    dense = [(1, 0.9), (2, 0.8), (3, 0.7)]
-    lexical = [(3, 9.0), (4, 5.0)]
-    fused = fuse([dense, lexical], 3)
-    assert fused[0][0] == 3 and [key for key, _ in fused] == [3, 1, 2]
-
-
 @pytest.mark.parametrize(
     ("russian_query", "kazakh_spelling"),
     [("Кошанов", "Қошанов"), ("Токаев", "Тоқаев"), ("Мажилис", "Мәжіліс")],
@@ -81,8 +75,14 @@ def test_modes_on_the_library(searcher):
     assert ru and {r.lang for r in ru} == {"ru"}
 
 
-def test_hybrid_leaves_cross_lingual_ranking_to_the_dense_side(searcher):
+def test_the_lexical_boost_counts_only_in_the_query_language(searcher, encoder):
+    words_only = Searcher(searcher.index, encoder, Fusion(article_weight=0.0, lexical_weight=LEXICAL_WEIGHT))
     question = "Lukashenko trade with Kazakhstan"  # English: no passage shares its language
     dense = [r.passage_id for r in searcher.search(question, k=10, mode="dense").results]
-    hybrid = [r.passage_id for r in searcher.search(question, k=10, mode="hybrid").results]
-    assert hybrid == dense
+    assert [r.passage_id for r in words_only.search(question, k=10).results] == dense
+    question = "Кочанова Минск"  # Russian: Russian passages that name her rise, Kazakh ones keep their cosine
+    dense_scores = {r.passage_id: r.score for r in searcher.search(question, k=100, mode="dense").results}
+    boosted = words_only.search(question, k=20).results
+    raised = {r.lang for r in boosted if r.score > dense_scores[r.passage_id] + 1e-6}
+    assert raised == {"ru"}
+    assert all(r.score <= dense_scores[r.passage_id] + LEXICAL_WEIGHT + 1e-6 for r in boosted)

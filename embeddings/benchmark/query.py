@@ -19,7 +19,6 @@ from urllib.parse import quote
 import numpy as np
 import orjson
 
-from embeddings.articles import TUNED_WEIGHT
 from embeddings.benchmark.baseline import bare_encode_query
 from embeddings.benchmark.context import BenchContext
 from embeddings.benchmark.figures import Figure
@@ -27,7 +26,7 @@ from embeddings.benchmark.peer import PEER, peer_figures
 from embeddings.benchmark.profiler import profile_listing
 from embeddings.benchmark.timing import timed_rounds
 from embeddings.index import build
-from embeddings.search import Searcher, SearchQuery
+from embeddings.search import Searcher
 
 K = 10
 WARM_UP_QUERIES = 3
@@ -90,11 +89,6 @@ def _p99(seconds: np.ndarray) -> float:
     return float(np.percentile(seconds, 99))
 
 
-def _with_article_context(searcher: Searcher, query: str) -> object:
-    """Dense search with each passage lifted by its article (ARTICLE_WEIGHT at the tuned weight)."""
-    return searcher.search_many([SearchQuery(query, K, mode="dense", article_weight=TUNED_WEIGHT)])
-
-
 def bench_query(ctx: BenchContext, launch_server: ServerLauncher | None = None, profile: bool = False) -> None:
     result = ctx.result
     log_path = ctx.workdir / "server.log"
@@ -112,7 +106,6 @@ def bench_query(ctx: BenchContext, launch_server: ServerLauncher | None = None, 
             contenders["http"] = cleanup.enter_context(_http_search(launch_server, torch_index, log_path))
         contenders["inproc_torch"] = partial(searchers["torch"].search, k=K, mode="dense")
         contenders["inproc_hybrid"] = partial(searchers["torch"].search, k=K, mode="hybrid")
-        contenders["inproc_article"] = partial(_with_article_context, searchers["torch"])
         for label in ctx.other_backends:
             contenders[f"inproc_{label}"] = partial(searchers[label].search, k=K, mode="dense")
         if ctx.make_peer is not None:
@@ -161,17 +154,9 @@ def bench_query(ctx: BenchContext, launch_server: ServerLauncher | None = None, 
     result.add(
         Figure(
             "query",
-            "Searcher.search dense with article context ÷ dense (median)",
-            *timings.ratio("inproc_article", "inproc_torch"),
-            target="≤ 1.15",
-        )
-    )
-    result.add(
-        Figure(
-            "query",
-            "Searcher.search hybrid ÷ dense (median)",
+            "Searcher.search hybrid (the default) ÷ dense (median)",
             *timings.ratio("inproc_hybrid", "inproc_torch"),
-            target="≤ 1.2",
+            target="≤ 1.15",
         )
     )
     for label in ctx.other_backends:
