@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from embeddings.encoders import DEFAULT_BACKEND
 from embeddings.fusion import ARTICLE_WEIGHT, LEXICAL_WEIGHT, TUNED, Fusion
 from embeddings.vector_index import AUTO, DEFAULT_EF_SEARCH, KINDS, MAX_EF_SEARCH
 
@@ -20,7 +21,7 @@ class SettingsError(ValueError):
 class Settings:
     index_dir: Path = DEFAULT_INDEX_DIR
     model: str | None = None  # None: the default model folder made by scripts/prepare_model.py
-    backend: str = "torch"  # a name of embeddings.encoders.BACKENDS
+    backend: str = DEFAULT_BACKEND  # a name of embeddings.encoders.BACKENDS
     index_kind: str = AUTO  # the FAISS index kind a build makes: embeddings.vector_index
     ef_search: int = DEFAULT_EF_SEARCH  # an hnsw index's search effort when a request names none
     fusion: Fusion = TUNED  # the hybrid mode's weights: embeddings/fusion.py
@@ -40,7 +41,7 @@ class Settings:
         return cls(
             index_dir=Path(os.environ.get("INDEX_DIR") or DEFAULT_INDEX_DIR),
             model=os.environ.get("EMBEDDING_MODEL") or None,
-            backend=os.environ.get("EMBEDDING_BACKEND") or "torch",
+            backend=os.environ.get("EMBEDDING_BACKEND") or DEFAULT_BACKEND,
             index_kind=kind,
             ef_search=int(ef_text),
             fusion=fusion,

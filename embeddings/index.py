@@ -14,12 +14,14 @@ crash at any moment leaves the previous generation readable.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +52,7 @@ CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 STORE = "store.sqlite"
+BUILD_LOCK = "build.lock"  # held by a rebuild from reading the old generation until its swap
 ENCODE_CHUNK = 512  # passages per encode call: bounds the memory held by token vectors
 
 
@@ -141,6 +144,98 @@ def check_model(manifest: dict, identity: ModelIdentity, where: Path) -> None:
             f"but the configured model is {identity.name!r} (fingerprint {identity.fingerprint[:12]}, "
             f"dimension {identity.dimension}). Use that model (EMBEDDING_MODEL) or rebuild the index."
         )
+
+
+class IndexBusyError(IndexDirError):
+    """A rebuild is reading the current generation: a write now would not reach the new one."""
+
+
+@contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """Held by a rebuild from reading the current generation's documents until its new
+    generation is current: writes are refused meanwhile (:class:`IndexBusyError`) rather than
+    lost in a generation that nobody reads any more. Waits for writes in flight; a killed
+    rebuild releases it with its process."""
+    Path(index_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(index_dir) / BUILD_LOCK, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+@contextmanager
+def _no_rebuild(index_dir: Path) -> Iterator[None]:
+    """Held by a write: shared with other writes, refused while a rebuild holds :func:`build_lock`."""
+    with open(Path(index_dir) / BUILD_LOCK, "a+b") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexBusyError(
+                f"{index_dir}: the index is being rebuilt; writes are taken again when the new generation is in place"
+            ) from None
+        yield
+
+
+def stale_reason(index_dir: Path, identity: ModelIdentity, kind: str = AUTO) -> str | None:
+    """Why the index at ``index_dir`` cannot serve this model, backend and kind as it is (None: it
+    can): what a re-index from its own documents fixes."""
+    manifest = read_manifest(current_generation_dir(index_dir))
+    built = manifest["model"]
+    if built.get("fingerprint") != identity.fingerprint or manifest["dimension"] != identity.dimension:
+        return f"it was built by {built.get('name')!r}, {identity.name!r} is configured"
+    built_kind = manifest.get("faiss", {}).get("kind")
+    if kind != AUTO and built_kind != kind:
+        return f"it is a {built_kind} index, {kind} asked for"
+    if manifest.get("lexical", {}).get("tokenizer_version") != lexical.TOKENIZER_VERSION:
+        return "its lexical tokens were made by another tokenizer version"
+    if manifest.get("articles") != ARTICLE_FORM:
+        return "it has no article vectors of the current form"
+    return None
+
+
+@dataclass
+class RebuildResult:
+    build: BuildResult
+    kept_api_documents: int  # documents added through the API that the new generation keeps
+    replaced_corpus_documents: int  # of them, those in place of a corpus document with the same id
+
+
+def rebuild(
+    index_dir: Path,
+    encoder: Encoder,
+    corpus: Iterable[Document] | None = None,
+    keep_api_documents: bool = True,
+    **build_options,
+) -> RebuildResult:
+    """A new generation under :func:`build_lock`: from the index's own documents (``corpus`` None:
+    a re-index, corpus and API documents alike, same ids and metadata), or from ``corpus`` plus
+    the documents added through the API (unless ``keep_api_documents`` is False), which win over
+    a corpus document of the same id: they were written later. ``build_options`` go to :func:`build`."""
+    index_dir = Path(index_dir)
+    with build_lock(index_dir):
+        old: list[Document] = []
+        if exists(index_dir):
+            gen_dir = current_generation_dir(index_dir)
+            store = store_mod.Store(gen_dir / STORE, int(read_manifest(gen_dir)["dimension"]))
+            try:
+                if corpus is None:
+                    old = list(store.documents())
+                elif keep_api_documents:
+                    old = list(store.documents(source="api"))
+            except sqlite3.DatabaseError as exc:
+                raise IndexDirError(f"{gen_dir / STORE}: its documents cannot be read ({exc})") from exc
+            finally:
+                store.close()
+        elif corpus is None:
+            raise IndexDirError(f"{index_dir}: no index here to re-index")
+        if corpus is None:
+            documents, kept, replaced = old, 0, 0
+        else:
+            api_ids = {doc.id for doc in old}
+            from_corpus = list(corpus)
+            replaced = sum(doc.id in api_ids for doc in from_corpus)
+            documents = [doc for doc in from_corpus if doc.id not in api_ids] + old
+            kept = len(old)
+        return RebuildResult(build(documents, index_dir, encoder, **build_options), kept, replaced)
 
 
 @dataclass
@@ -435,6 +530,12 @@ class Index:
     def counts(self) -> tuple[int, int]:
         return self.store.counts()
 
+    @contextmanager
+    def _writing(self) -> Iterator[store_mod.WriteTransaction]:
+        """A write transaction on the current generation's store, refused while a rebuild runs."""
+        with _no_rebuild(self.index_dir), self._begin_write() as write:
+            yield write
+
     def _begin_write(self) -> store_mod.WriteTransaction:
         """A write transaction on the current generation's store. A write that raced a rebuild's
         swap of CURRENT would otherwise land in a generation that nobody reads any more."""
@@ -453,7 +554,7 @@ class Index:
         passages = chunk_document(doc, encoder.token_count, encoder.passage_token_budget(), chunker)
         vectors, sentence_vectors = encoder.encode_passages([p.text for p in passages], [p.sentences for p in passages])
         article = encode_articles(encoder, [doc])[0]
-        with self._begin_write() as write:
+        with self._writing() as write:
             replaced = bool(write.delete_document(doc.id))
             first = write.next_key()
             keys = write.insert_document(doc, passages, vectors, sentence_vectors, first, article)
@@ -464,7 +565,7 @@ class Index:
 
     def delete_document(self, doc_id: str) -> bool:
         """Delete a document and its passages; False when there was none. Durable when this returns."""
-        with self._begin_write() as write:
+        with self._writing() as write:
             exists = write.document_exists(doc_id)
             write.delete_document(doc_id)
         self.refresh()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -348,6 +348,14 @@ class Store:
         )
         keys = ("id", "title", "date", "lang", "passages")
         return int(total), [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def documents(self, source: str | None = None) -> Iterator[Document]:
+        """Every document as it was indexed (of this ``source`` only, e.g. "api"), in the order
+        they were written: what a re-index builds from."""
+        where, params = ("WHERE source = ?", [source]) if source is not None else ("", [])
+        sql = f"SELECT id, title, date, lang, text, source FROM documents {where} ORDER BY rowid"
+        for row in self.conn().execute(sql, params):
+            yield Document(id=row[0], title=row[1], date=row[2], lang=row[3], text=row[4], source=row[5])
 
     def document(self, doc_id: str) -> dict | None:
         """A document's metadata and its passages in order."""

@@ -1,4 +1,5 @@
-"""Build an index directory from a corpus: a folder of seed-format .txt articles or a .jsonl file."""
+"""Build an index directory from a corpus (a folder of seed-format .txt articles or a .jsonl file),
+keeping the documents added through the API, or re-index it from the documents it holds."""
 
 from __future__ import annotations
 
@@ -49,30 +50,50 @@ def main() -> int:
     parser.add_argument(
         "--if-missing",
         action="store_true",
-        help="do nothing when the index already exists (and is of the kind asked for, unless that is auto)",
+        help="when the index exists, leave it as it is, or re-index it from its own documents when it was "
+        "built by another model, backend or kind than asked for; never rebuild it from the corpus",
+    )
+    parser.add_argument(
+        "--reindex",
+        action="store_true",
+        help="build a new generation from the documents the index holds (corpus and API ones alike), not from a corpus",
+    )
+    parser.add_argument(
+        "--drop-api-documents",
+        action="store_true",
+        help="a build from a corpus leaves out the documents added through the API (kept by default)",
     )
     add_engine_arguments(parser)
     args = parser.parse_args()
-    if args.if_missing and index.exists(args.index):
-        built = index.current_kind(args.index)
-        if args.index_kind in (AUTO, built):
-            print(f"index already exists at {args.index}; not rebuilt")
-            return 0
-        print(f"index at {args.index} is {built}, {args.index_kind} asked for: rebuilding", file=sys.stderr)
     if args.max_tokens < 16 or args.min_chars < 0:
         parser.error("--max-tokens must be at least 16 and --min-chars at least 0")
+    if args.reindex and args.drop_api_documents:
+        parser.error("--reindex keeps every document the index holds: leave out --drop-api-documents")
+    reindex = args.reindex
+    if reindex and not index.exists(args.index):
+        parser.error(f"--reindex: no index at {args.index}")
 
     report = CorpusReport()
-    documents = read_corpus(args.corpus, report)  # fails now on a missing path
+    documents = None
+    if not reindex and not (args.if_missing and index.exists(args.index)):
+        documents = read_corpus(args.corpus, report)  # fails now on a missing path
     encoder = load_encoder(args.model, settings.backend, engine=args.engine, ray_address=args.ray_address)
+    if args.if_missing and index.exists(args.index):
+        reason = index.stale_reason(args.index, encoder.identity, args.index_kind)
+        if reason is None:
+            print(f"index already exists at {args.index}; not rebuilt")
+            return 0
+        print(f"re-indexing {args.index} from its own documents: {reason}", file=sys.stderr)
+        reindex = True
     started = time.perf_counter()
     try:
-        with tqdm(unit="passage", desc="encoding", file=sys.stderr) as bar:
-            result = index.build(
-                documents,
+        with tqdm(unit="text", desc="encoding", file=sys.stderr) as bar:
+            result = index.rebuild(
                 args.index,
                 encoder,
-                ChunkerSettings(args.max_tokens, args.min_chars),
+                None if reindex else documents,
+                keep_api_documents=not args.drop_api_documents,
+                chunker=ChunkerSettings(args.max_tokens, args.min_chars),
                 progress=bar.update,
                 on_total=lambda n: setattr(bar, "total", n),
                 kind=args.index_kind,
@@ -80,16 +101,26 @@ def main() -> int:
     finally:  # what was skipped is worth knowing, above all when nothing could be indexed
         for problem in report.problems:
             print(f"warning: {problem}", file=sys.stderr)
-    for problem in result.problems:
+    built = result.build
+    for problem in built.problems:
         print(f"warning: {problem}", file=sys.stderr)
-    counts = result.manifest["counts"]
-    skipped = len(report.problems) + len(result.problems)
+    counts = built.manifest["counts"]
+    skipped = len(report.problems) + len(built.problems)
+    source = "its own documents" if reindex else f"{args.corpus}"
     print(
-        f"indexed {counts['documents']} documents as {counts['passages']} passages into {args.index} "
-        f"({result.manifest['faiss']['kind']} index, "
-        f"generation {result.manifest['generation']}) in {time.perf_counter() - started:.1f} s"
+        f"indexed {counts['documents']} documents from {source} as {counts['passages']} passages into {args.index} "
+        f"({built.manifest['faiss']['kind']} index, "
+        f"generation {built.manifest['generation']}) in {time.perf_counter() - started:.1f} s"
         + (f"; {skipped} item(s) skipped" if skipped else "")
     )
+    if args.drop_api_documents:
+        print("documents added through the API were dropped (--drop-api-documents)")
+    elif not reindex:
+        replaced = result.replaced_corpus_documents
+        print(
+            f"kept {result.kept_api_documents} document(s) added through the API"
+            + (f" ({replaced} in place of the corpus's version)" if replaced else "")
+        )
     return 0
 
 

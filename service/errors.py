@@ -8,6 +8,7 @@ from flask import Flask, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from embeddings.index import IndexBusyError
 from service.jsonio import json_response
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,12 @@ def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return error_response(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(IndexBusyError)
+    def _index_busy(exc: IndexBusyError):
+        response = error_response(503, "index_rebuilding", "the index is being rebuilt; retry this write shortly")
+        response.headers["Retry-After"] = "30"
+        return response
 
     @app.errorhandler(ValidationError)
     def _validation_error(exc: ValidationError):

@@ -36,7 +36,8 @@ BACKENDS = {
     "onnx-int8": "embeddings.encoders.onnx:OnnxEncoder",
     "openvino-int8": "embeddings.encoders.openvino:OpenVinoEncoder",
 }
-DEFAULT_BACKEND = "torch"
+# The fastest backend within the quality bounds (README, "Settings"); torch is the float32 reference.
+DEFAULT_BACKEND = "openvino-int8"
 ENGINES = ("local", "ray")
 
 
