@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -59,6 +60,13 @@ class TorchEncoder:
         except Exception as exc:  # the library raises many kinds; the user needs one message
             raise ModelError(f"cannot load the embedding model {name!r}: {exc}") from exc
         self.model.eval()
+        # encode() would put every module in eval mode again at each call (about 3 ms a query):
+        # it is in eval mode from here on, and nothing trains it.
+        self.model.eval = lambda: self.model
+        # The fast tokenizer sets its padding and truncation state at each call, so two threads
+        # tokenizing at once can pad to each other's lengths: one encode at a time per model
+        # (torch already spreads each one over every core).
+        self._lock = threading.Lock()
         self.query_prompt, self.passage_prompt = read_prompts({"prompts": self.model.prompts})
         self.tokenizer = self.model.tokenizer
         self.on_encode: EncodeObserver | None = None
@@ -71,20 +79,22 @@ class TorchEncoder:
         )
 
     def token_count(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        with self._lock:
+            return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def passage_token_budget(self) -> int:
         return passage_token_budget(self)
 
     def _encode(self, texts: Sequence[str], prompt: str, batch_size: int, **output: object) -> object:
-        return self.model.encode(
-            list(texts),
-            prompt=prompt,
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-            **output,
-        )
+        with self._lock:
+            return self.model.encode(
+                list(texts),
+                prompt=prompt,
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+                **output,
+            )
 
     def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         started = time.perf_counter()
@@ -100,12 +110,13 @@ class TorchEncoder:
         # output_value=None: every output of the model, token vectors too, for the sentence spans
         outputs = self._encode(texts, self.passage_prompt, batch_size, output_value=None)
         prompt_chars = len(self.passage_prompt)
-        offset_maps = self.tokenizer(
-            [self.passage_prompt + text for text in texts],
-            return_offsets_mapping=True,
-            truncation=True,
-            max_length=self.identity.max_seq_length,
-        )["offset_mapping"]
+        with self._lock:
+            offset_maps = self.tokenizer(
+                [self.passage_prompt + text for text in texts],
+                return_offsets_mapping=True,
+                truncation=True,
+                max_length=self.identity.max_seq_length,
+            )["offset_mapping"]
         passage_vectors = np.empty((len(outputs), self.identity.dimension), dtype=np.float32)
         sentence_vectors: list[np.ndarray] = []
         for i, (out, offsets, spans) in enumerate(zip(outputs, offset_maps, sentences, strict=True)):
