@@ -125,8 +125,8 @@ def main() -> int:
         print(format_tuning(results[0]))
     else:
         print(format_table(results))
-    means = mode_means(results)
-    print("mean of every figure: " + ", ".join(f"{mode} {value:.4f}" for mode, value in means.items()))
+        means = mode_means(results)
+        print("mean of every figure: " + ", ".join(f"{mode} {value:.4f}" for mode, value in means.items()))
     print(
         f"total {seconds:.1f} s (model {encoder.identity.name}, data {args.data}"
         + (f", first {args.limit} rows of each set" if args.limit else "")
