@@ -27,7 +27,10 @@ LANG_LIST_SCHEMA = {"type": "string", "pattern": r"^[a-z,]*$"}
 Lang = Annotated[str, Field(description=f"one of {', '.join(LANGUAGES)}")]
 Mode = Annotated[
     Literal[MODES],
-    Field(description="dense (cosine), lexical (BM25) or hybrid (reciprocal rank fusion of both)"),
+    Field(
+        description="hybrid (the default: the cosine lifted toward the passage's article and raised by the query's "
+        "words), dense (the cosine alone) or lexical (BM25)"
+    ),
 ]
 EfSearch = Annotated[
     int | None,
@@ -50,7 +53,7 @@ class SearchRequest(_Strict):
     lang: Annotated[list[Lang] | None, Field(description="keep passages in these languages")] = None
     documents: Annotated[list[str] | None, Field(description="keep passages of these document ids")] = None
     min_score: Annotated[
-        float | None, Field(description="drop results whose cosine is below this (BM25 score in lexical mode)")
+        float | None, Field(description="drop results whose score is below this (the score field of the mode)")
     ] = None
     mode: Mode = DEFAULT_MODE
     ef_search: EfSearch = None
@@ -136,7 +139,7 @@ SEARCH_QUERY = (
     Param("k", "how many results (default 10)", K_SCHEMA),
     Param("lang", f"comma-separated languages to keep ({', '.join(LANGUAGES)})", LANG_LIST_SCHEMA),
     Param("documents", "comma-separated document ids to keep"),
-    Param("min_score", "drop results with a cosine below this (BM25 in lexical mode)", {"type": "number"}),
+    Param("min_score", "drop results whose score is below this (the score field of the mode)", {"type": "number"}),
     Param("mode", f"default {DEFAULT_MODE}", {"type": "string", "enum": list(MODES)}),
     Param(
         "ef_search",
