@@ -13,10 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 ROWS = [
     "build ÷ bare encode (torch float32)",
-    "GET /v1/search median ÷ bare encode median",
-    "GET /v1/search p99 ÷ bare encode median",
+    "GET /v1/search (make serve defaults) median ÷ bare torch encode median",
+    "GET /v1/search p99 ÷ bare torch encode median",
     "Searcher.search (torch) median ÷ bare encode",
-    "Searcher.search dense with article context ÷ dense (median)",
+    "Searcher.search hybrid (the default) ÷ dense (median)",
     "recall@10 vs exact",
     "search p50 (no encoding)",
     "search p99 (no encoding)",

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from embeddings.benchmark.context import BenchContext
 from embeddings.benchmark.figures import Figure
-from embeddings.evaluation import Progress, evaluate
+from embeddings.evaluation import Progress, Ranking, evaluate
 
 QUICK_ROWS = 10  # rows of each evaluation set in a --quick run
 BOUNDS = (("flores kk→ru top1", 0.005), ("kazqad nDCG@10", 0.01))  # metric, largest loss allowed
@@ -27,7 +27,9 @@ def bench_quality(ctx: BenchContext, eval_dir: Path, quick: bool) -> None:
         bar = tqdm(total=0, desc=f"quality {label}", unit="text", leave=False)
         progress = Progress(add_total=lambda n, b=bar: _grow(b, n), update=bar.update)
         # The encoder's own quality: dense ranking, where the model is all there is.
-        sets = evaluate(eval_dir, encoder, only=["flores", "kazqad"], limit=limit, progress=progress, modes=["dense"])
+        sets = evaluate(
+            eval_dir, encoder, only=["flores", "kazqad"], limit=limit, progress=progress, ranking=Ranking.of(["dense"])
+        )
         bar.close()
         scores[label] = {f"{s.name} {m}": v["dense"] for s in sets for m, v in s.metrics.items()}
     for label in ctx.other_backends:
