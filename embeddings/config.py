@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings.encoders import DEFAULT_BACKEND
-from embeddings.fusion import ARTICLE_WEIGHT, LEXICAL_WEIGHT, TUNED, Fusion
+from embeddings.fusion import ARTICLE_WEIGHT, CROSS_LEXICAL_WEIGHT, LEXICAL_WEIGHT, TUNED, Fusion
 from embeddings.vector_index import AUTO, DEFAULT_EF_SEARCH, KINDS, MAX_EF_SEARCH
 
 DEFAULT_INDEX_DIR = Path("data/index")
@@ -37,6 +37,7 @@ class Settings:
         fusion = Fusion(
             article_weight=_weight("ARTICLE_WEIGHT", ARTICLE_WEIGHT),
             lexical_weight=_weight("LEXICAL_WEIGHT", LEXICAL_WEIGHT),
+            cross_lexical_weight=_weight("CROSS_LEXICAL_WEIGHT", CROSS_LEXICAL_WEIGHT),
         )
         return cls(
             index_dir=Path(os.environ.get("INDEX_DIR") or DEFAULT_INDEX_DIR),

@@ -1,6 +1,6 @@
 """How the default mode, ``hybrid``, scores a passage: its own cosine, its article's, its words.
 
-    score = p + w_a * max(0, a + s - p) + w_l * b / b_best
+    score = p + w_a * max(0, a + s - p) + w_l * c     (w_x * c for a passage in another language)
 
 - p: the cosine of the query with the passage;
 - a: the cosine of the query with the passage's *article vector* (the whole document encoded as
@@ -11,40 +11,52 @@
   cosines). A whole article sits a few hundredths below its best passage, so without the shift
   the lift almost never fires; with it a passage of the article that matches best is lifted
   toward where its article stands among the passages, and the lift only ever raises a score;
-- b: the passage's BM25 for the query's words among passages in the *query's own language*
-  (0 when it has none), divided by the best such BM25, so the boost is at most ``w_l``: a name or
-  a rare term the model blurs decides among close cosines without outvoting them. Across
-  languages the words that match are names and numbers wrong passages share too, and one lexical
-  list per language cost 0.09-0.12 top-1 on the bitext sets (README, "Search modes").
+- c: the passage's *coverage* of the query's words, from 0 to 1: the share of the query's
+  lexical keys (embeddings/lexical.py: folded, stemmed) that the passage holds, each weighted by
+  its BM25 inverse document frequency, so a passage holding the query's rare names scores near 1
+  and one holding only common words near 0, whatever else the index holds. It is absolute on
+  purpose: normalised by the best match instead, the only Russian article of a mixed corpus got
+  the whole boost for every Russian query, however weak its match (the seed questions lost their
+  articles from the top 3 with the int8 encoders). Passages in the query's own language get
+  w_l, the others w_x: across languages only names and numbers meet, which wrong passages share
+  more often.
 
-The weights were chosen on the tuning set only (``scripts/evaluate.py --only dev``, FLORES *dev*
-pseudo-articles, never reported): the best mean of its four figures over a grid of w_a x w_l x
-depth, none of them below dense by more than 0.005. Reported figures: README, "Search modes".
+The weights were chosen on the tuning set (``scripts/evaluate.py --tune``, FLORES *dev*
+pseudo-articles, never reported) by the rule of :func:`embeddings.evaluation.choose`; the result
+and the reported figures are in the README, "Search modes".
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-ARTICLE_WEIGHT = 0.6  # w_a
-LEXICAL_WEIGHT = 0.04  # w_l
+ARTICLE_WEIGHT = 0.7  # w_a
+LEXICAL_WEIGHT = 0.12  # w_l
+CROSS_LEXICAL_WEIGHT = 0.03  # w_x
 SCALE_DEPTH = 10  # best passage / article cosines whose means give the shift s
 
 
 @dataclass(frozen=True)
 class Fusion:
-    """The weights of :func:`hybrid_score`; both 0 makes ``hybrid`` rank as ``dense``."""
+    """The weights of :func:`hybrid_score`; all 0 makes ``hybrid`` rank as ``dense``."""
 
     article_weight: float = ARTICLE_WEIGHT
     lexical_weight: float = LEXICAL_WEIGHT
+    cross_lexical_weight: float = CROSS_LEXICAL_WEIGHT
 
     def __post_init__(self) -> None:
-        for name in ("article_weight", "lexical_weight"):
+        for name in ("article_weight", "lexical_weight", "cross_lexical_weight"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:  # also refuses nan
                 raise ValueError(f"{name} must be a number from 0 to 1, not {value!r}")
+
+    @property
+    def uses_words(self) -> bool:
+        return self.lexical_weight > 0 or self.cross_lexical_weight > 0
 
 
 def article_shift(passage_cosines: np.ndarray, article_cosines: np.ndarray) -> float:
@@ -58,22 +70,34 @@ def article_shift(passage_cosines: np.ndarray, article_cosines: np.ndarray) -> f
     return float(best_passages.mean() - best_articles.mean())
 
 
-def lexical_share(bm25: np.ndarray) -> np.ndarray:
-    """b / b_best for each passage (0 where the passage matched none of the query's words)."""
-    best = float(bm25.max()) if len(bm25) else 0.0
-    return bm25 / best if best > 0 else np.zeros_like(bm25)
+def term_weights(query_keys: Iterable[str], document_frequency: Mapping[str, int], passages: int) -> dict[str, float]:
+    """Each distinct query key's BM25 inverse document frequency (a key no passage holds weighs most)."""
+    weights = {}
+    for key in dict.fromkeys(query_keys):
+        df = document_frequency.get(key, 0)
+        weights[key] = math.log(1.0 + (passages - df + 0.5) / (df + 0.5))
+    return weights
+
+
+def coverage(weights: Mapping[str, float], passage_keys: Iterable[str]) -> float:
+    """c: the weighted share of the query's keys that a passage holds."""
+    total = sum(weights.values())
+    held = set(passage_keys)
+    return sum(w for key, w in weights.items() if key in held) / total if total > 0 else 0.0
 
 
 def hybrid_score(
     passage_cosines: np.ndarray,
     article_cosines: np.ndarray,
     shift: float,
-    bm25: np.ndarray,
+    coverages: np.ndarray,
+    same_language: np.ndarray,
     fusion: Fusion,
 ) -> np.ndarray:
     """The hybrid score of each candidate passage (arrays aligned by candidate)."""
     lifted = passage_cosines + fusion.article_weight * np.maximum(0.0, article_cosines + shift - passage_cosines)
-    return lifted + fusion.lexical_weight * lexical_share(bm25)
+    word_weights = np.where(same_language, fusion.lexical_weight, fusion.cross_lexical_weight)
+    return lifted + word_weights * coverages
 
 
 TUNED = Fusion()  # the weights chosen on the tuning set: the default

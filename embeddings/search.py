@@ -19,7 +19,7 @@ import numpy as np
 from embeddings import lexical
 from embeddings.config import Settings
 from embeddings.encoders import Encoder, load_encoder
-from embeddings.fusion import TUNED, Fusion, article_shift, hybrid_score
+from embeddings.fusion import TUNED, Fusion, article_shift, coverage, hybrid_score, term_weights
 from embeddings.index import Index
 from embeddings.store import PassageRow
 from embeddings.text import LANGUAGES, detect_language, normalize
@@ -248,15 +248,14 @@ class Searcher:
             query_keys.append(set(keys))
             lexical_hits: list[tuple[int, float]] = []
             expression = lexical.match_expression(keys)
-            lexical_langs = langs
-            if mode == "hybrid":  # the query's own language only: embeddings/fusion.py
-                lexical_langs = [query_langs[-1]] if not langs or query_langs[-1] in langs else []
-            if mode != "dense" and expression and lexical_langs != []:
+            fusion = queries[i].fusion or self.fusion
+            if expression and (mode == "lexical" or (mode == "hybrid" and fusion.uses_words)):
                 depth = k if mode == "lexical" else max(k, CANDIDATE_DEPTH)
-                lexical_hits = self.index.store.lexical_search(expression, depth, lexical_langs, queries[i].doc_ids)
+                lexical_hits = self.index.store.lexical_search(expression, depth, langs, queries[i].doc_ids)
             if mode == "hybrid":
-                fusion = queries[i].fusion or self.fusion
-                hits = self._fused(vectors[i], dense_hits[i], lexical_hits, fusion, allowed_keys[i])
+                hits = self._fused(
+                    vectors[i], dense_hits[i], lexical_hits, keys, query_langs[-1], fusion, allowed_keys[i]
+                )
             else:
                 hits = dense_hits[i] if mode == "dense" else lexical_hits
             min_score = queries[i].min_score
@@ -287,6 +286,8 @@ class Searcher:
         vector: np.ndarray,
         hits: list[tuple[int, float]],
         lexical_hits: list[tuple[int, float]],
+        query_keys: list[str],
+        query_lang: str,
         fusion: Fusion,
         allowed: np.ndarray | None,
     ) -> list[tuple[int, float]]:
@@ -303,23 +304,27 @@ class Searcher:
                 extra = extra[np.isin(extra, allowed)]
             candidates += extra.tolist()
         candidates = list(dict.fromkeys(candidates + [key for key, _ in lexical_hits]))
-        article_of = store.article_keys(candidates)
-        keys = [key for key in candidates if key in article_of]  # a passage deleted since is left out
+        known = store.candidates(candidates)
+        keys = [key for key in candidates if key in known]  # a passage deleted since is left out
         if not keys:
             return []
         passage_cosines = np.asarray(self._cosines(vector, keys, hits), dtype=np.float32)
-        bm25 = dict(lexical_hits)
-        lexical_scores = np.asarray([bm25.get(key, 0.0) for key in keys], dtype=np.float32)
+        coverages = np.zeros_like(passage_cosines)
+        if fusion.uses_words and query_keys:
+            passages = self.index.vectors.size  # the IDFs' N (an hnsw index counts its tombstones too)
+            weights = term_weights(query_keys, store.document_frequencies(query_keys), passages)
+            coverages[:] = [coverage(weights, known[key][2]) for key in keys]
+        same_language = np.asarray([known[key][1] == query_lang for key in keys], dtype=bool)
         article_cosines, shift = np.zeros_like(passage_cosines), 0.0
         if fusion.article_weight > 0:
-            articles = [article_of[key] for key in keys]
+            articles = [known[key][0] for key in keys]
             distinct = list(dict.fromkeys(articles))
             with self.index.lock:
                 distinct_cosines = self.index.articles.cosines(vector, distinct)
             cosine_of = dict(zip(distinct, distinct_cosines.tolist(), strict=True))
             article_cosines = np.asarray([cosine_of[a] for a in articles], dtype=np.float32)
             shift = article_shift(passage_cosines, distinct_cosines)
-        scores = hybrid_score(passage_cosines, article_cosines, shift, lexical_scores, fusion)
+        scores = hybrid_score(passage_cosines, article_cosines, shift, coverages, same_language, fusion)
         order = np.lexsort((-passage_cosines, -scores))
         return [(keys[i], float(scores[i])) for i in order]
 

@@ -418,6 +418,32 @@ class Store:
         )
         return dict(self._keyed_rows(sql, keys))
 
+    def candidates(self, keys: Sequence[int]) -> dict[int, tuple[int, str, frozenset[str]]]:
+        """(article key, language, lexical keys) of each of these passages that still exists: what
+        the hybrid score needs of a candidate, in one read."""
+        sql = (
+            "SELECT p.key, f.key, p.lang, l.tokens FROM passages p "
+            "JOIN passages f ON f.doc_id = p.doc_id AND f.ordinal = 0 JOIN lexical l ON l.rowid = p.key "
+            "WHERE p.key IN ({keys})"
+        )
+        return {
+            key: (article, lang, frozenset(tokens.split()))
+            for key, article, lang, tokens in self._keyed_rows(sql, keys)
+        }
+
+    def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
+        """How many passages hold each of these lexical keys (absent: none)."""
+        terms = list(dict.fromkeys(terms))
+        if not terms:
+            return {}
+        conn = self.conn()
+        # A temporary view of the FTS5 index's terms: made per connection, nothing written to the file.
+        conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.lexical_terms USING fts5vocab(main, lexical, 'row')")
+        rows = conn.execute(
+            f"SELECT term, doc FROM temp.lexical_terms WHERE term IN ({','.join('?' * len(terms))})", terms
+        ).fetchall()
+        return {term: int(doc) for term, doc in rows}
+
     def article_passages(self, article_keys: Sequence[int]) -> np.ndarray:
         """The keys of every passage of the documents with these article keys."""
         sql = "SELECT p.key FROM passages f JOIN passages p ON p.doc_id = f.doc_id WHERE f.key IN ({keys})"

@@ -20,7 +20,6 @@ from embeddings.encoders import load_encoder
 from embeddings.evaluation import (
     REPORTED,
     SETS,
-    TUNING_GRID,
     Progress,
     Ranking,
     check_data,
@@ -29,6 +28,7 @@ from embeddings.evaluation import (
     format_tuning,
     mode_means,
     report,
+    tune,
 )
 from embeddings.fusion import Fusion
 from embeddings.search import MODES
@@ -75,12 +75,20 @@ def main() -> int:
         "--lexical-weight",
         type=weight,
         default=settings.fusion.lexical_weight,
-        help="hybrid: the most BM25 adds to a cosine, 0-1 (default: LEXICAL_WEIGHT or %(default)s)",
+        help="hybrid: the most the query's words add to a cosine in its own language, 0-1 "
+        "(default: LEXICAL_WEIGHT or %(default)s)",
+    )
+    parser.add_argument(
+        "--cross-lexical-weight",
+        type=weight,
+        default=settings.fusion.cross_lexical_weight,
+        help="hybrid: the same in the other languages, 0-1 (default: CROSS_LEXICAL_WEIGHT or %(default)s)",
     )
     parser.add_argument(
         "--tune",
         action="store_true",
-        help="run the tuning set 'dev' in hybrid mode at every weight of the tuning grid, and print the choice",
+        help="run the tuning set 'dev' and the seed questions at every weight of the tuning grid, with the "
+        "configured backend and float32 torch, and print the rule's choice",
     )
     parser.add_argument("--limit", type=int, help="use only the first N rows (queries) of each set, for a quick check")
     parser.add_argument(
@@ -92,16 +100,16 @@ def main() -> int:
     if args.out is not None and not args.out.parent.is_dir():
         raise OSError(f"{args.out.parent}: no such folder for --out")
 
-    if args.tune and (args.only or args.mode):
-        parser.error("--tune runs the 'dev' set in every column of its grid: leave out --only and --mode")
+    if args.tune and (args.only or args.mode or args.limit):
+        parser.error("--tune runs the whole 'dev' set in every column of its grid: leave out --only, --mode, --limit")
     names = ["dev"] if args.tune else args.only or REPORTED
-    if args.tune:
-        ranking = Ranking.grid(TUNING_GRID)
-    else:
-        ranking = Ranking.of(tuple(args.mode or MODES), Fusion(args.article_weight, args.lexical_weight))
+    fusion = Fusion(args.article_weight, args.lexical_weight, args.cross_lexical_weight)
     check_data(args.data, names)  # before the model loads: fail fast
     started = time.perf_counter()
     encoder = load_encoder(args.model, settings.backend)
+    encoders = {settings.backend: encoder}
+    if args.tune and settings.backend != "torch":
+        encoders["torch"] = load_encoder(args.model, "torch")
     with tqdm(total=0, unit="text", desc="encoding", file=sys.stderr) as bar:
 
         def add_total(n: int) -> None:
@@ -111,15 +119,12 @@ def main() -> int:
         def on_result(result) -> None:
             bar.write(f"{result.name}: done in {result.seconds:.1f} s", file=sys.stderr)
 
-        results = evaluate(
-            args.data,
-            encoder,
-            names,
-            args.limit,
-            Progress(add_total, bar.update),
-            on_result,
-            ranking,
-        )
+        progress = Progress(add_total, bar.update)
+        if args.tune:
+            results = [tune(args.data, encoders, progress)]
+        else:
+            ranking = Ranking.of(tuple(args.mode or MODES), fusion)
+            results = evaluate(args.data, encoder, names, args.limit, progress, on_result, ranking)
     seconds = time.perf_counter() - started
     if args.tune:
         print(format_tuning(results[0]))

@@ -20,7 +20,14 @@ EVAL_DIR = ROOT.parent / "shared" / "eval"
 
 @pytest.fixture(scope="session")
 def encoder() -> Encoder:
+    """The default backend, as the service runs it."""
     return load_encoder()
+
+
+@pytest.fixture(scope="session")
+def float32_encoder() -> Encoder:
+    """The float32 torch model the int8 backends are made from and measured against."""
+    return load_encoder(None, "torch")
 
 
 @pytest.fixture(scope="session")

@@ -71,13 +71,14 @@ def test_an_index_without_article_vectors_is_refused_with_what_to_do(index_copy,
 def test_the_hybrid_weights_are_settings_the_service_answers_with(searcher, encoder, monkeypatch):
     from service import create_app
 
-    monkeypatch.delenv("ARTICLE_WEIGHT", raising=False)
-    monkeypatch.delenv("LEXICAL_WEIGHT", raising=False)
+    for name in ("ARTICLE_WEIGHT", "LEXICAL_WEIGHT", "CROSS_LEXICAL_WEIGHT"):
+        monkeypatch.delenv(name, raising=False)
     assert Settings.from_env().fusion == TUNED == searcher.fusion  # on by default, at the tuned weights
     monkeypatch.setenv("ARTICLE_WEIGHT", "0.3")
     monkeypatch.setenv("LEXICAL_WEIGHT", "0")
-    assert Settings.from_env().fusion == Fusion(0.3, 0.0)
-    for name in ("ARTICLE_WEIGHT", "LEXICAL_WEIGHT"):
+    monkeypatch.setenv("CROSS_LEXICAL_WEIGHT", "0")
+    assert Settings.from_env().fusion == Fusion(0.3, 0.0, 0.0)
+    for name in ("ARTICLE_WEIGHT", "LEXICAL_WEIGHT", "CROSS_LEXICAL_WEIGHT"):
         for bad in ("1.5", "-0.1", "nan", "lots"):
             monkeypatch.setenv(name, bad)
             with pytest.raises(SettingsError, match=name):
@@ -87,11 +88,11 @@ def test_the_hybrid_weights_are_settings_the_service_answers_with(searcher, enco
     query = "Парламентаралық Ассамблея отырысы"
     default = searcher.search(query, k=5).results
     assert DEFAULT_MODE == "hybrid" and default == searcher.search(query, k=5, mode="hybrid").results
-    plain = Searcher(searcher.index, encoder, Fusion(0.0, 0.0)).search(query, k=5).results
+    plain = Searcher(searcher.index, encoder, Fusion(0.0, 0.0, 0.0)).search(query, k=5).results
     assert [(r.passage_id, r.score) for r in plain] == [
         (r.passage_id, r.score) for r in searcher.search(query, k=5, mode="dense").results
-    ]  # both weights 0: hybrid ranks as dense
-    lighter = Fusion(0.3, 0.0)
+    ]  # every weight 0: hybrid ranks as dense
+    lighter = Fusion(0.3, 0.0, 0.0)
     expected = Searcher(searcher.index, encoder, lighter).search(query, k=5).results
     explicit = searcher.search_many([SearchQuery(query, 5, fusion=lighter)])[0].results
     assert [(r.passage_id, r.score) for r in explicit] == [(r.passage_id, r.score) for r in expected]

@@ -179,7 +179,7 @@ def test_build_if_missing_rebuilds_an_index_of_another_kind(index_copy):
     assert kept.returncode == 0 and "not rebuilt" in kept.stdout
     rebuilt = _run_build(index_copy, "--if-missing", INDEX_KIND="hnsw")
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert "is flat, hnsw asked for: rebuilding" in rebuilt.stderr and "hnsw index" in rebuilt.stdout
+    assert "it is a flat index, hnsw asked for" in rebuilt.stderr and "hnsw index" in rebuilt.stdout
     assert _manifest(index_copy)["faiss"]["kind"] == "hnsw"
     bad = _run_build(index_copy, INDEX_KIND="ivf")
     assert bad.returncode == 2 and bad.stderr.strip() == "error: INDEX_KIND='ivf': use auto, flat, hnsw"

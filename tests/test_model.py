@@ -57,8 +57,9 @@ def test_each_sentence_ranks_its_own_translation_first(encoder):
             assert best.tolist() == list(range(len(TRANSLATIONS))), (source, target)
 
 
-def test_identity_and_prompts(encoder):
-    assert encoder.identity.dimension == 384
-    assert encoder.identity.prompts == {"query": "query: ", "passage": "passage: "}
-    assert encoder.identity.max_seq_length == 512
-    assert len(encoder.identity.fingerprint) == 64
+def test_identity_and_prompts(float32_encoder):
+    identity = float32_encoder.identity
+    assert identity.dimension == 384
+    assert identity.prompts == {"query": "query: ", "passage": "passage: "}
+    assert identity.max_seq_length == 512
+    assert len(identity.fingerprint) == 64

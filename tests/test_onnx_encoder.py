@@ -31,8 +31,8 @@ def onnx_encoder() -> OnnxEncoder:
     return OnnxEncoder()
 
 
-def test_identity_differs_from_float32_but_shape_and_prompts_match(onnx_encoder, encoder):
-    ours, theirs = onnx_encoder.identity, encoder.identity
+def test_identity_differs_from_float32_but_shape_and_prompts_match(onnx_encoder, float32_encoder):
+    ours, theirs = onnx_encoder.identity, float32_encoder.identity
     assert ours.fingerprint != theirs.fingerprint
     assert ours.fingerprint.startswith("onnx-int8:")
     assert (ours.dimension, ours.prompts, ours.max_seq_length) == (
@@ -44,9 +44,9 @@ def test_identity_differs_from_float32_but_shape_and_prompts_match(onnx_encoder,
     assert info["fused_operators"]["Attention"] == 12  # the fused graph, not the plain one
 
 
-def test_query_vectors_are_close_to_float32_and_normalised(onnx_encoder, encoder):
+def test_query_vectors_are_close_to_float32_and_normalised(onnx_encoder, float32_encoder):
     ours = onnx_encoder.encode_queries(QUERIES)
-    theirs = encoder.encode_queries(QUERIES)
+    theirs = float32_encoder.encode_queries(QUERIES)
     assert ours.shape == theirs.shape and ours.dtype == np.float32
     assert np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-5)
     assert (ours * theirs).sum(axis=1).min() > 0.98
@@ -61,17 +61,17 @@ def test_batching_barely_changes_vectors_and_repeats_exactly(onnx_encoder):
     assert np.array_equal(together, onnx_encoder.encode_queries(QUERIES, batch_size=8))
 
 
-def assert_passages_match_float32(fast, encoder, passage_cosine: float, sentence_cosine: float) -> None:
+def assert_passages_match_float32(fast, float32_encoder, passage_cosine: float, sentence_cosine: float) -> None:
     """An int8 encoder's passage and sentence vectors are close to the float32 encoder's, and pick
     the same best sentence."""
     texts = [PASSAGE, "Қысқа мәтін."]
     spans = [SPANS, [(0, 12)]]
     vectors, sentences = fast.encode_passages(texts, spans)
-    ref_vectors, ref_sentences = encoder.encode_passages(texts, spans)
+    ref_vectors, ref_sentences = float32_encoder.encode_passages(texts, spans)
     assert vectors.shape == ref_vectors.shape
     assert (vectors * ref_vectors).sum(axis=1).min() > passage_cosine
     for ours, theirs, span in zip(sentences, ref_sentences, spans, strict=True):
-        assert ours.shape == (len(span), encoder.identity.dimension)
+        assert ours.shape == (len(span), float32_encoder.identity.dimension)
         assert np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-5)
         assert (ours * theirs).sum(axis=1).min() > sentence_cosine
     # The best sentence for a query about trade is the same one under both models.
@@ -79,8 +79,8 @@ def assert_passages_match_float32(fast, encoder, passage_cosine: float, sentence
     assert int(np.argmax(sentences[0] @ query)) == int(np.argmax(ref_sentences[0] @ query))
 
 
-def test_passages_and_sentence_vectors_match_the_float32_encoder(onnx_encoder, encoder):
-    assert_passages_match_float32(onnx_encoder, encoder, passage_cosine=0.98, sentence_cosine=0.97)
+def test_passages_and_sentence_vectors_match_the_float32_encoder(onnx_encoder, float32_encoder):
+    assert_passages_match_float32(onnx_encoder, float32_encoder, passage_cosine=0.98, sentence_cosine=0.97)
 
 
 def test_a_span_no_token_covers_gets_the_passage_vector(onnx_encoder):
@@ -95,13 +95,13 @@ def test_token_budget_and_counts(onnx_encoder):
     assert 500 <= onnx_encoder.passage_token_budget() < onnx_encoder.identity.max_seq_length
 
 
-def test_an_index_built_with_int8_is_refused_by_float32(onnx_encoder, encoder, tmp_path):
+def test_an_index_built_with_int8_is_refused_by_float32(onnx_encoder, float32_encoder, tmp_path):
     from embeddings.corpus import make_document
 
     build([make_document("d1", PASSAGE, lang="ru")], tmp_path / "index", onnx_encoder)
     Index(tmp_path / "index", onnx_encoder.identity).close()  # opens with its own model
     with pytest.raises(IndexDirError, match="onnx-int8"):
-        Index(tmp_path / "index", encoder.identity)
+        Index(tmp_path / "index", float32_encoder.identity)
 
 
 def test_load_encoder_picks_the_backend(onnx_encoder, monkeypatch):

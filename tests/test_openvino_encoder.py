@@ -26,8 +26,8 @@ def openvino_encoder() -> OpenVinoEncoder:
     return OpenVinoEncoder()
 
 
-def test_identity_is_its_own_with_the_same_shape_and_prompts(openvino_encoder, encoder):
-    ours, theirs = openvino_encoder.identity, encoder.identity
+def test_identity_is_its_own_with_the_same_shape_and_prompts(openvino_encoder, float32_encoder):
+    ours, theirs = openvino_encoder.identity, float32_encoder.identity
     assert ours.fingerprint.startswith("openvino-int8:") and ours.fingerprint != theirs.fingerprint
     assert ours.name == "multilingual-e5-small (openvino-int8)"
     assert (ours.dimension, ours.prompts, ours.max_seq_length) == (
@@ -37,29 +37,29 @@ def test_identity_is_its_own_with_the_same_shape_and_prompts(openvino_encoder, e
     )
 
 
-def test_vectors_are_close_to_float32_at_every_padded_width(openvino_encoder, encoder):
+def test_vectors_are_close_to_float32_at_every_padded_width(openvino_encoder, float32_encoder):
     # Widths around multiples of the padding (16 tokens), where bf16 arithmetic once went wrong.
     words = sorted(SEEDS.glob("000_*.txt"))[0].read_text().split()
     texts = QUERIES + [" ".join(words[:n]) for n in (5, 9, 10, 11, 20, 21, 22, 40, 80)]
     ours = openvino_encoder.encode_queries(texts, batch_size=1)
-    theirs = encoder.encode_queries(texts)
+    theirs = float32_encoder.encode_queries(texts)
     assert ours.dtype == np.float32 and np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-5)
     assert (ours * theirs).sum(axis=1).min() > 0.99
     together = openvino_encoder.encode_queries(texts, batch_size=16)  # padding neighbours change nothing much
     assert (together * ours).sum(axis=1).min() > 0.995
 
 
-def test_passages_and_sentence_vectors_match_the_float32_encoder(openvino_encoder, encoder):
-    assert_passages_match_float32(openvino_encoder, encoder, passage_cosine=0.99, sentence_cosine=0.98)
+def test_passages_and_sentence_vectors_match_the_float32_encoder(openvino_encoder, float32_encoder):
+    assert_passages_match_float32(openvino_encoder, float32_encoder, passage_cosine=0.99, sentence_cosine=0.98)
 
 
-def test_an_index_built_with_it_is_refused_by_another_backend(openvino_encoder, encoder, tmp_path):
+def test_an_index_built_with_it_is_refused_by_another_backend(openvino_encoder, float32_encoder, tmp_path):
     from embeddings.corpus import make_document
 
     build([make_document("d1", PASSAGE, lang="ru")], tmp_path / "index", openvino_encoder)
     Index(tmp_path / "index", openvino_encoder.identity).close()
     with pytest.raises(IndexDirError, match="openvino-int8"):
-        Index(tmp_path / "index", encoder.identity)
+        Index(tmp_path / "index", float32_encoder.identity)
 
 
 def test_load_encoder_picks_it_and_an_unprepared_folder_is_refused(openvino_encoder, tmp_path):
