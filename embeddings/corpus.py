@@ -18,7 +18,10 @@ import orjson
 from embeddings.text import clean_paragraphs, detect_language, normalize, sentence_spans
 
 _HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s+(.+?)\s*$")
-_DOC_ID = re.compile(r"^[\w.\-]{1,128}$")
+# ASCII letters, digits, '_', '-', '.', not starting with '.' (no '.', '..' or hidden names): an id
+# is a URL path segment and, for a .txt corpus, a file name. The same text is the OpenAPI pattern.
+DOC_ID_PATTERN = r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}$"
+_DOC_ID = re.compile(DOC_ID_PATTERN.removesuffix("$"))
 TITLE_MAX_CHARS = 300
 
 
@@ -45,8 +48,10 @@ class CorpusReport:
 
 
 def validate_doc_id(doc_id: object) -> str:
-    if not isinstance(doc_id, str) or not _DOC_ID.match(doc_id):
-        raise ValueError("a document id must be 1-128 characters of letters, digits, '_', '-' or '.'")
+    if not isinstance(doc_id, str) or not _DOC_ID.fullmatch(doc_id):  # fullmatch: no trailing newline
+        raise ValueError(
+            "a document id must be 1-128 ASCII letters, digits, '_', '-' or '.', not starting with '.'"
+        )
     return doc_id
 
 

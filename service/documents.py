@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from flask import Blueprint
 
 from embeddings.alignment import related_passages
-from embeddings.corpus import make_document
+from embeddings.corpus import DOC_ID_PATTERN, make_document, validate_doc_id
 from embeddings.search import QueryError, check_languages
 from embeddings.text import LANGUAGES
 from service import responses
@@ -31,8 +32,11 @@ from service.validation import (
 
 bp = Blueprint("documents", __name__)
 
-DOC_ID = path_param("doc_id", "document id")
-PASSAGE_ID = path_param("passage_id", 'passage id, "<doc_id>:<ordinal>"')
+PASSAGE_ID_PATTERN = DOC_ID_PATTERN.removesuffix("$") + ":[0-9]{1,9}$"
+DOC_ID = path_param("doc_id", "document id", {"type": "string", "pattern": DOC_ID_PATTERN})
+PASSAGE_ID = path_param(
+    "passage_id", 'passage id, "<doc_id>:<ordinal>"', {"type": "string", "pattern": PASSAGE_ID_PATTERN}
+)
 LIST_QUERY = (
     Param("lang", "only this language", {"type": "string", "enum": list(LANGUAGES)}),
     Param("limit", "page size (default 20)", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
@@ -42,6 +46,20 @@ RELATED_QUERY = (
     Param("k", "how many (default 5)", K_SCHEMA),
     Param("lang", "target languages (default: all but the passage's own)", LANG_LIST_SCHEMA),
 )
+
+
+def _checked_doc_id(doc_id: str) -> str:
+    """A path's document id, refused with a 400 when it cannot be one (as the spec's pattern says)."""
+    try:
+        return validate_doc_id(doc_id)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", str(exc)) from None
+
+
+def _checked_passage_id(passage_id: str) -> str:
+    if not re.fullmatch(PASSAGE_ID_PATTERN.removeprefix("^").removesuffix("$"), passage_id):
+        raise ApiError(400, "invalid_request", 'a passage id is "<document id>:<ordinal>"')
+    return passage_id
 
 
 def _not_found(what: str, ident: str) -> ApiError:
@@ -74,7 +92,7 @@ def list_documents():
 def get_document(doc_id: str):
     """A document with its passages in order."""
     query_args(())
-    document = current_index().store.document(doc_id)
+    document = current_index().store.document(_checked_doc_id(doc_id))
     if document is None:
         raise _not_found("document", doc_id)
     return json_response(document)
@@ -99,11 +117,11 @@ def put_document():
 
 
 @bp.delete("/v1/documents/<doc_id>")
-@operation(Reply("deleted", status=204), DOC_ID, errors=(404, 503))
+@operation(Reply("deleted", status=204), DOC_ID, errors=(400, 404, 503))
 @require_key
 def delete_document(doc_id: str):
     """Delete a document and its passages."""
-    if not searcher().index.delete_document(doc_id):
+    if not searcher().index.delete_document(_checked_doc_id(doc_id)):
         raise _not_found("document", doc_id)
     return "", 204
 
@@ -114,7 +132,7 @@ def get_passage(passage_id: str):
     """One passage with its document's metadata and its neighbours' ids."""
     query_args(())
     index = current_index()
-    key = index.store.passage_key(passage_id)
+    key = index.store.passage_key(_checked_passage_id(passage_id))
     row = index.store.passages_by_key([key]).get(key) if key is not None else None
     if row is None:
         raise _not_found("passage", passage_id)
@@ -132,7 +150,7 @@ def get_related(passage_id: str):
     if langs:
         _check_langs(langs)
     index = searcher().index
-    key = index.store.passage_key(passage_id)
+    key = index.store.passage_key(_checked_passage_id(passage_id))
     if key is None:
         raise _not_found("passage", passage_id)
     related = related_passages(index, key, k, langs)  # it catches up with writes and holds the lock

@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, request
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from embeddings.index import IndexBusyError
 from service.jsonio import json_response
@@ -68,7 +68,10 @@ def register(app: Flask) -> None:
         if status == 413:
             limit = request.max_content_length
             return error_response(413, "payload_too_large", f"the request body is over the limit of {limit} bytes")
-        return error_response(status, _HTTP_CODES.get(status, "http_error"), exc.description or exc.name)
+        response = error_response(status, _HTTP_CODES.get(status, "http_error"), exc.description or exc.name)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:  # RFC 9110: a 405 says what is allowed
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

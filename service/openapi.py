@@ -69,8 +69,8 @@ class Param:
         }
 
 
-def path_param(name: str, description: str) -> Param:
-    return Param(name, description, where="path", required=True)
+def path_param(name: str, description: str, schema: dict[str, Any] | None = None) -> Param:
+    return Param(name, description, schema or {"type": "string"}, where="path", required=True)
 
 
 @dataclass(frozen=True)

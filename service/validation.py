@@ -5,13 +5,15 @@ The pydantic models and the query parameters here are also what ``/openapi.json`
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 import orjson
 from flask import request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from embeddings.corpus import DOC_ID_PATTERN
 from embeddings.search import DEFAULT_MODE, MAX_K, MAX_QUERY_CHARS, MODES
 from embeddings.text import LANGUAGES
 from embeddings.vector_index import MAX_EF_SEARCH
@@ -21,10 +23,22 @@ from service.openapi import Param
 MAX_BATCH_QUERIES = 256
 MAX_PAGE = 200
 MAX_OFFSET = 10**9
+MAX_FILTER_DOCUMENTS = 1000  # document ids one search may be restricted to
 K_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_K}
-LANG_LIST_SCHEMA = {"type": "string", "pattern": r"^[a-z,]*$"}
+_ONE_LANG = "(" + "|".join(LANGUAGES) + ")"
+LANG_LIST_SCHEMA = {"type": "string", "pattern": f"^{_ONE_LANG}(,{_ONE_LANG})*$"}
+NOT_BLANK = r"\S"  # a query needs one character that is not white space
+_DIGITS = re.compile(r"[0-9]{1,10}")  # what an integer parameter may be: not "5_0", " 5", "+5" or "٥"
 
-Lang = Annotated[str, Field(description=f"one of {', '.join(LANGUAGES)}")]
+
+def _integral(value: object) -> object:
+    """JSON Schema counts 64.0 as an integer: so does the server (but never true or "64")."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Integer = Annotated[int, BeforeValidator(_integral)]
+Lang = Annotated[Literal[LANGUAGES], Field(description=f"one of {', '.join(LANGUAGES)}")]
+DocId = Annotated[str, Field(pattern=DOC_ID_PATTERN)]
 Mode = Annotated[
     Literal[MODES],
     Field(
@@ -33,7 +47,7 @@ Mode = Annotated[
     ),
 ]
 EfSearch = Annotated[
-    int | None,
+    Integer | None,
     Field(
         ge=1,
         le=MAX_EF_SEARCH,
@@ -44,14 +58,19 @@ EfSearch = Annotated[
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # finite numbers only, GET and POST alike
 
 
 class SearchRequest(_Strict):
-    query: Annotated[str, Field(max_length=MAX_QUERY_CHARS, description="the question, in any language")]
-    k: Annotated[int, Field(ge=1, le=MAX_K, description="how many results")] = 10
+    query: Annotated[
+        str, Field(max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK, description="the question, in any language")
+    ]
+    k: Annotated[Integer, Field(ge=1, le=MAX_K, description="how many results")] = 10
     lang: Annotated[list[Lang] | None, Field(description="keep passages in these languages")] = None
-    documents: Annotated[list[str] | None, Field(description="keep passages of these document ids")] = None
+    documents: Annotated[
+        list[DocId] | None,
+        Field(max_length=MAX_FILTER_DOCUMENTS, description="keep passages of these document ids"),
+    ] = None
     min_score: Annotated[
         float | None, Field(description="drop results whose score is below this (the score field of the mode)")
     ] = None
@@ -61,8 +80,8 @@ class SearchRequest(_Strict):
 
 class BatchQuery(_Strict):
     id: Annotated[str | int | None, Field(description="echoed back with the results")] = None
-    query: Annotated[str, Field(max_length=MAX_QUERY_CHARS)]
-    k: Annotated[int, Field(ge=1, le=MAX_K)] = 10
+    query: Annotated[str, Field(max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)]
+    k: Annotated[Integer, Field(ge=1, le=MAX_K)] = 10
     lang: list[Lang] | None = None
     mode: Mode = DEFAULT_MODE
     ef_search: EfSearch = None
@@ -75,7 +94,11 @@ class BatchSearchRequest(_Strict):
 class DocumentIn(_Strict):
     id: Annotated[
         str | None,
-        Field(description="1-128 letters, digits, '_', '-', '.'; default: from the text; an existing id is replaced"),
+        Field(
+            pattern=DOC_ID_PATTERN,
+            description="1-128 ASCII letters, digits, '_', '-', '.', not starting with '.'; default: from the text; "
+            "an existing id is replaced",
+        ),
     ] = None
     title: Annotated[str | None, Field(max_length=1000, description="default: the first sentence")] = None
     date: Annotated[str | None, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")] = None
@@ -107,10 +130,16 @@ def json_object(model: type[BaseModel]) -> BaseModel:
 
 
 def query_args(declared: tuple[Param, ...]) -> dict[str, str]:
-    """The query string, refusing parameters the route does not declare."""
+    """The query string, refusing parameters the route does not declare and parameters given twice
+    (which one would count is a guess; a list parameter takes one comma-separated value)."""
     unknown = sorted(set(request.args) - {p.name for p in declared})
     if unknown:
         raise ApiError(400, "invalid_request", f"unknown parameter(s): {', '.join(unknown)}")
+    repeated = sorted(name for name in request.args if len(request.args.getlist(name)) > 1)
+    if repeated:
+        raise ApiError(
+            400, "invalid_request", f"parameter(s) given more than once: {', '.join(repeated)}; give each once"
+        )
     return request.args.to_dict()
 
 
@@ -120,10 +149,7 @@ def int_arg(args: dict[str, str], param: Param, default: int) -> int:
     if raw is None:
         return default
     low, high = param.schema["minimum"], param.schema["maximum"]
-    try:
-        value: int | None = int(raw)
-    except ValueError:
-        value = None
+    value = int(raw) if _DIGITS.fullmatch(raw) else None
     if value is None or not low <= value <= high:
         raise ApiError(400, "invalid_request", f"{param.name} must be an integer from {low} to {high}")
     return value
@@ -135,10 +161,19 @@ def list_arg(args: dict[str, str], name: str) -> list[str] | None:
 
 
 SEARCH_QUERY = (
-    Param("q", "the question", {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS}, required=True),
+    Param(
+        "q",
+        "the question",
+        {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS, "pattern": NOT_BLANK},
+        required=True,
+    ),
     Param("k", "how many results (default 10)", K_SCHEMA),
     Param("lang", f"comma-separated languages to keep ({', '.join(LANGUAGES)})", LANG_LIST_SCHEMA),
-    Param("documents", "comma-separated document ids to keep"),
+    Param(
+        "documents",
+        f"comma-separated document ids to keep (at most {MAX_FILTER_DOCUMENTS})",
+        {"type": "string", "pattern": f"^{DOC_ID_PATTERN[1:-1]}(,{DOC_ID_PATTERN[1:-1]})*$"},
+    ),
     Param("min_score", "drop results whose score is below this (the score field of the mode)", {"type": "number"}),
     Param("mode", f"default {DEFAULT_MODE}", {"type": "string", "enum": list(MODES)}),
     Param(
@@ -159,7 +194,9 @@ def search_request_from_args() -> SearchRequest:
         "lang": list_arg(args, "lang"),
         "documents": list_arg(args, "documents"),
     }
-    for name in ("k", "min_score", "mode", "ef_search"):
-        if name in args:
-            data[name] = args[name]
+    for param in SEARCH_QUERY:
+        if param.name in args and param.name in ("k", "ef_search"):
+            data[param.name] = int_arg(args, param, 0)
+        elif param.name in args and param.name in ("min_score", "mode"):
+            data[param.name] = args[param.name]
     return SearchRequest.model_validate(data)

@@ -1,0 +1,85 @@
+"""The exact contract, in-process: what the spec says is what the server enforces, and every
+refusal is the documented JSON error with the right status."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.validation import MAX_FILTER_DOCUMENTS
+
+KEY = {"Authorization": "Bearer contract-key"}
+
+
+@pytest.fixture
+def writable(index_copy, encoder, monkeypatch):
+    from embeddings.search import Searcher
+    from service import create_app
+
+    monkeypatch.setenv("RETRIEVAL_API_KEY", "contract-key")
+    return create_app(searcher=Searcher.open(index_copy, encoder)).test_client()
+
+
+def _refused(answer, field: str) -> None:
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    body = answer.get_json()
+    assert body["error"]["code"] in ("invalid_request", "invalid_json") and field in body["error"]["message"]
+
+
+@pytest.mark.parametrize("doc_id", [".", "..", ".hidden", "evil\n", "a b", "Қазақ", "x" * 129])
+def test_document_ids_follow_one_anchored_pattern(writable, doc_id):
+    _refused(writable.post("/v1/documents", json={"id": doc_id, "text": "Мәтін."}, headers=KEY), "id")
+
+
+def test_a_path_that_cannot_be_an_id_is_a_400_not_a_404(writable):
+    _refused(writable.get("/v1/documents/.hidden"), "document id")
+    _refused(writable.get("/v1/passages/no-ordinal"), "passage id")
+    assert writable.get("/v1/documents/no-such-doc").status_code == 404
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e309"])
+def test_numbers_are_finite_on_get_and_post(client, value):
+    _refused(client.get("/v1/search", query_string={"q": "Астана", "min_score": value}), "min_score")
+    answer = client.post(
+        "/v1/search", data=f'{{"query": "Астана", "min_score": {value}}}', content_type="application/json"
+    )
+    assert answer.status_code == 400 and answer.get_json()["error"]["code"] in ("invalid_json", "invalid_request")
+
+
+@pytest.mark.parametrize("k", ["5_0", "+5", " 5", "٥", "5.0"])
+def test_integer_parameters_are_plain_digits(client, k):
+    _refused(client.get("/v1/search", query_string={"q": "Астана", "k": k}), "k")
+
+
+def test_an_integral_number_is_an_integer_in_a_json_body(client):
+    """JSON Schema counts 5.0 as an integer, so the spec allows it: the server does too."""
+    answer = client.post("/v1/search", json={"query": "Астана", "k": 5.0, "ef_search": 64.0})
+    assert answer.status_code == 200 and len(answer.get_json()["results"]) == 5
+    _refused(client.post("/v1/search", json={"query": "Астана", "k": 5.5}), "k")
+
+
+def test_a_repeated_parameter_is_refused_not_guessed(client):
+    _refused(client.get("/v1/search?q=Астана&lang=kk&lang=ru"), "lang")
+
+
+def test_filters_and_queries_have_bounds(client):
+    ids = [f"d{i}" for i in range(MAX_FILTER_DOCUMENTS + 1)]
+    _refused(client.post("/v1/search", json={"query": "Астана", "documents": ids}), "documents")
+    _refused(client.post("/v1/search", json={"query": "   "}), "query")
+    _refused(client.post("/v1/search", json={"query": "Астана", "lang": ["de"]}), "lang")
+
+
+def test_a_405_says_which_methods_are_allowed(client):
+    answer = client.put("/v1/search")
+    assert answer.status_code == 405 and answer.get_json()["error"]["code"] == "method_not_allowed"
+    assert {m.strip() for m in answer.headers["Allow"].split(",")} >= {"GET", "POST"}
+
+
+def test_the_spec_states_the_bounds_the_server_enforces(client):
+    spec = client.get("/openapi.json").get_json()
+    params = {p["name"]: p["schema"] for p in spec["paths"]["/v1/search"]["get"]["parameters"]}
+    assert params["q"]["pattern"] == r"\S" and params["lang"]["pattern"].startswith("^(kk|ru|en|other)")
+    assert "pattern" in params["documents"] and params["k"]["type"] == "integer"
+    body = spec["components"]["schemas"]["SearchRequest"]["properties"]
+    assert body["query"]["pattern"] == r"\S" and body["documents"]["anyOf"][0]["maxItems"] == MAX_FILTER_DOCUMENTS
+    doc_path = spec["paths"]["/v1/documents/{doc_id}"]["get"]["parameters"][0]["schema"]
+    assert doc_path["pattern"].startswith("^[A-Za-z0-9_")
