@@ -21,6 +21,7 @@ _HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s+(.+?)\s*$")
 # ASCII letters, digits, '_', '-', '.', not starting with '.' (no '.', '..' or hidden names): an id
 # is a URL path segment and, for a .txt corpus, a file name. The same text is the OpenAPI pattern.
 DOC_ID_PATTERN = r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}$"
+DOC_ID_RULE = "1-128 ASCII letters, digits, '_', '-' or '.', not starting with '.'"
 _DOC_ID = re.compile(DOC_ID_PATTERN.removesuffix("$"))
 TITLE_MAX_CHARS = 300
 
@@ -49,9 +50,7 @@ class CorpusReport:
 
 def validate_doc_id(doc_id: object) -> str:
     if not isinstance(doc_id, str) or not _DOC_ID.fullmatch(doc_id):  # fullmatch: no trailing newline
-        raise ValueError(
-            "a document id must be 1-128 ASCII letters, digits, '_', '-' or '.', not starting with '.'"
-        )
+        raise ValueError(f"a document id must be {DOC_ID_RULE}")
     return doc_id
 
 

@@ -8,6 +8,7 @@ from flask import Flask, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from embeddings.corpus import DOC_ID_PATTERN, DOC_ID_RULE
 from embeddings.index import IndexBusyError
 from service.jsonio import json_response
 
@@ -34,7 +35,19 @@ def describe_validation_error(exc: ValidationError) -> str:
     parts = []
     for e in exc.errors():
         where = ".".join(map(str, e["loc"])) or "body"
-        parts.append(f"{where}: {'is required' if e['type'] == 'missing' else e['msg'].lower()}")
+        if e["type"] == "missing":
+            what = "is required"
+        elif e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") == r"\S":
+            what = "must not be empty or blank"
+        elif e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") == DOC_ID_PATTERN:
+            what = f"{e['input']!r} is not a document id ({DOC_ID_RULE})"
+        elif e["type"] == "literal_error":
+            known = e.get("ctx", {}).get("expected", "")
+            noun = "language" if "lang" in map(str, e["loc"]) else "value"
+            what = f"unknown {noun} {e['input']!r}; use {known}"
+        else:
+            what = e["msg"][:1].lower() + e["msg"][1:]  # the rest as written: it may quote a pattern
+        parts.append(f"{where}: {what}")
     return "; ".join(parts)
 
 

@@ -77,7 +77,7 @@ def test_batch_search_answers_in_order_with_ids(live_server):
     [
         ({"queries": []}, "queries"),
         ({"queries": [{"query": "x"}] * 257}, "queries"),
-        ({"queries": [{"query": "x"}, {"query": " "}]}, "queries.1: the query is empty"),
+        ({"queries": [{"query": "x"}, {"query": " "}]}, "queries.1.query: must not be empty or blank"),
         ({"queries": [{"query": "x", "lang": ["xx"]}]}, "xx"),
         ({"queries": [{"query": "x", "top": 1}]}, "unknown field(s): queries.0.top"),
         ({"q": []}, "unknown field(s): q"),
