@@ -105,14 +105,16 @@ def stem(word: str, lang: str) -> str:
     return word
 
 
-def token_spans(text: str, lang: str) -> list[tuple[int, int, str]]:
-    """(start, end, key) of every kept word of an already normalised ``text`` (a passage's)."""
+@lru_cache(maxsize=20_000)
+def token_spans(text: str, lang: str) -> tuple[tuple[int, int, str], ...]:
+    """(start, end, key) of every kept word of an already normalised ``text`` (a passage's).
+    Cached: the same passages come back in answer after answer, and highlighting needs them."""
     spans = []
     for m in _WORD.finditer(text):
         word = fold(m.group(0))
         if _keep(word):
             spans.append((m.start(), m.end(), stem(word, lang)))
-    return spans
+    return tuple(spans)
 
 
 def _keep(word: str) -> bool:
