@@ -123,7 +123,10 @@ class WriteTransaction:
             raise
 
     def rollback(self) -> None:
-        self._conn.execute("ROLLBACK")
+        # SQLite rolls back by itself on some errors (a full disk, SQLITE_FULL): rolling back again
+        # would raise and hide the error that matters.
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
     def document_exists(self, doc_id: str) -> bool:
         return self._conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is not None

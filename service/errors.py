@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from flask import Flask, request
 from pydantic import ValidationError
@@ -60,6 +61,26 @@ _HTTP_CODES = {
 }
 
 
+# SQLite's message of a machine fault -> (status, code, what the client is told: the kind, no paths).
+_STORAGE_FAULTS = (
+    ("disk is full", 507, "storage_full", "the server's disk is full; the request was not carried out"),
+    ("readonly", 503, "storage_read_only", "the index cannot be written at the moment (read-only storage)"),
+    ("malformed", 503, "storage_damaged", "the index store is damaged; the operator has to restore or rebuild it"),
+    ("not a database", 503, "storage_damaged", "the index store is damaged; the operator has to restore or rebuild it"),
+    ("disk i/o error", 503, "storage_io_error", "the server could not read or write its disk"),
+    ("locked", 503, "storage_busy", "the index store is busy; retry shortly"),
+)
+
+
+def storage_fault(exc: sqlite3.Error) -> tuple[int, str, str]:
+    """The status, code and message for a fault of the store's machine (disk full, damage, ...)."""
+    text = str(exc).lower()
+    for needle, status, code, message in _STORAGE_FAULTS:
+        if needle in text:
+            return status, code, message
+    return 503, "storage_error", "the index store failed to answer; it has been logged"
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
@@ -70,6 +91,12 @@ def register(app: Flask) -> None:
         response = error_response(503, "index_rebuilding", "the index is being rebuilt; retry this write shortly")
         response.headers["Retry-After"] = "30"
         return response
+
+    @app.errorhandler(sqlite3.Error)
+    def _storage_error(exc: sqlite3.Error):
+        status, code, message = storage_fault(exc)
+        log.error("storage fault (%s): %s", code, exc)  # the cause with its details stays in the log
+        return error_response(status, code, message)
 
     @app.errorhandler(ValidationError)
     def _validation_error(exc: ValidationError):

@@ -83,3 +83,25 @@ def test_the_spec_states_the_bounds_the_server_enforces(client):
     assert body["query"]["pattern"] == r"\S" and body["documents"]["anyOf"][0]["maxItems"] == MAX_FILTER_DOCUMENTS
     doc_path = spec["paths"]["/v1/documents/{doc_id}"]["get"]["parameters"][0]["schema"]
     assert doc_path["pattern"].startswith("^[A-Za-z0-9_")
+
+
+def test_a_full_disk_is_a_507_naming_its_kind_and_nothing_is_half_written(index_copy, encoder, monkeypatch):
+    from embeddings.search import Searcher
+    from service import create_app
+
+    monkeypatch.setenv("RETRIEVAL_API_KEY", "contract-key")
+    searcher = Searcher.open(index_copy, encoder)
+    client = create_app(searcher=searcher).test_client()
+    conn = searcher.index.store.conn()  # this thread's connection: the one the write below uses
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own SQLITE_FULL, as on a full disk
+    text = "\n".join(
+        f"Астанада {i}-ші жаңа ғимарат салынып жатыр, құрылысшылар жұмысты жалғастыруда." for i in range(200)
+    )
+    answer = client.post("/v1/documents", json={"id": "big", "text": text}, headers=KEY)
+    assert answer.status_code == 507, answer.get_data(as_text=True)
+    error = answer.get_json()["error"]
+    assert error["code"] == "storage_full" and "/" not in error["message"]
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    assert client.get("/v1/documents/big").status_code == 404  # the failed write left nothing behind
+    assert client.post("/v1/documents", json={"id": "big", "text": text}, headers=KEY).status_code == 201
