@@ -99,7 +99,7 @@ def get_document(doc_id: str):
 
 
 @bp.post("/v1/documents")
-@operation(Reply("indexed and durable", responses.DocumentCreated, status=201), body=DocumentIn, errors=(503,))
+@operation(Reply("indexed and durable", responses.DocumentCreated, status=201), body=DocumentIn, errors=(503, 507))
 @require_key
 def put_document():
     """Add a document, or replace the one with the same id."""
@@ -117,7 +117,7 @@ def put_document():
 
 
 @bp.delete("/v1/documents/<doc_id>")
-@operation(Reply("deleted", status=204), DOC_ID, errors=(400, 404, 503))
+@operation(Reply("deleted", status=204), DOC_ID, errors=(400, 404, 503, 507))
 @require_key
 def delete_document(doc_id: str):
     """Delete a document and its passages."""
