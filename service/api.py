@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import time
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 from embeddings.search import QueryError, SearchQuery, SearchResponse
 from service.context import current_index, searcher
-from service.errors import ApiError
+from service.errors import STORAGE_FAULT, ApiError
 from service.jsonio import json_response
 from service.openapi import Reply, operation
 from service.responses import BatchResponse, Health
@@ -33,9 +33,11 @@ def health():
     index = current_index()
     documents, passages = index.counts()
     identity = searcher().encoder.identity
+    problem = current_app.extensions.get(STORAGE_FAULT)
     return json_response(
         {
-            "status": "ok",
+            "status": "degraded" if problem else "ok",
+            "problem": problem,
             "documents": documents,
             "passages": passages,
             "model": {"name": identity.name, "fingerprint": identity.fingerprint},

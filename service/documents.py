@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 from embeddings.alignment import related_passages
 from embeddings.corpus import DOC_ID_PATTERN, make_document, validate_doc_id
@@ -14,7 +14,7 @@ from embeddings.text import LANGUAGES
 from service import responses
 from service.auth import require_key
 from service.context import current_index, searcher
-from service.errors import ApiError
+from service.errors import STORAGE_FAULT, ApiError
 from service.jsonio import json_response
 from service.openapi import Param, Reply, operation, path_param
 from service.responses import body_of
@@ -112,6 +112,7 @@ def put_document():
         raise ApiError(400, "invalid_request", str(exc)) from None
     s = searcher()
     passages, replaced = s.index.write_document(doc, s.encoder)
+    current_app.extensions.pop(STORAGE_FAULT, None)  # the store takes writes again
     made = [body_of(responses.PassageMade, p, passage_id=p.id) for p in passages]
     return json_response(body_of(responses.DocumentCreated, doc, replaced=replaced, passages=made), 201)
 
@@ -121,7 +122,9 @@ def put_document():
 @require_key
 def delete_document(doc_id: str):
     """Delete a document and its passages."""
-    if not searcher().index.delete_document(_checked_doc_id(doc_id)):
+    deleted = searcher().index.delete_document(_checked_doc_id(doc_id))
+    current_app.extensions.pop(STORAGE_FAULT, None)  # the store takes writes again
+    if not deleted:
         raise _not_found("document", doc_id)
     return "", 204
 

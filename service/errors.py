@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
@@ -72,6 +72,9 @@ _STORAGE_FAULTS = (
 )
 
 
+STORAGE_FAULT = "storage_fault"  # app.extensions key: the kind of this worker's last storage fault
+
+
 def storage_fault(exc: sqlite3.Error) -> tuple[int, str, str]:
     """The status, code and message for a fault of the store's machine (disk full, damage, ...)."""
     text = str(exc).lower()
@@ -96,6 +99,7 @@ def register(app: Flask) -> None:
     def _storage_error(exc: sqlite3.Error):
         status, code, message = storage_fault(exc)
         log.error("storage fault (%s): %s", code, exc)  # the cause with its details stays in the log
+        current_app.extensions[STORAGE_FAULT] = code  # /health says degraded until a write succeeds
         return error_response(status, code, message)
 
     @app.errorhandler(ValidationError)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
@@ -57,7 +57,11 @@ class IndexInfo(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: Annotated[
+        Literal["ok", "degraded"],
+        Field(description="degraded: this worker's last write met a storage fault and none has succeeded since"),
+    ]
+    problem: Annotated[str | None, Field(description="when degraded, the kind of that fault (e.g. storage_full)")]
     documents: int
     passages: int
     model: dict[str, str]

@@ -85,7 +85,9 @@ def test_the_spec_states_the_bounds_the_server_enforces(client):
     assert doc_path["pattern"].startswith("^[A-Za-z0-9_")
 
 
-def test_a_full_disk_is_a_507_naming_its_kind_and_nothing_is_half_written(index_copy, encoder, monkeypatch):
+def test_a_full_disk_is_a_507_naming_its_kind_health_degrades_and_nothing_is_half_written(
+    index_copy, encoder, monkeypatch
+):
     from embeddings.search import Searcher
     from service import create_app
 
@@ -102,6 +104,10 @@ def test_a_full_disk_is_a_507_naming_its_kind_and_nothing_is_half_written(index_
     assert answer.status_code == 507, answer.get_data(as_text=True)
     error = answer.get_json()["error"]
     assert error["code"] == "storage_full" and "/" not in error["message"]
+    health = client.get("/health").get_json()
+    assert health["status"] == "degraded" and health["problem"] == "storage_full"
     conn.execute("PRAGMA max_page_count = 1073741823")
     assert client.get("/v1/documents/big").status_code == 404  # the failed write left nothing behind
     assert client.post("/v1/documents", json={"id": "big", "text": text}, headers=KEY).status_code == 201
+    health = client.get("/health").get_json()
+    assert health["status"] == "ok" and health["problem"] is None  # writes are taken again
