@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings.encoders import DEFAULT_BACKEND
-from embeddings.fusion import ARTICLE_WEIGHT, CROSS_LEXICAL_WEIGHT, LEXICAL_WEIGHT, TUNED, Fusion
+from embeddings.fusion import TUNED, WEIGHT_SETTINGS, Fusion, parse_weight
 from embeddings.vector_index import AUTO, DEFAULT_EF_SEARCH, KINDS, MAX_EF_SEARCH
 
 DEFAULT_INDEX_DIR = Path("data/index")
@@ -34,11 +34,7 @@ class Settings:
         ef_text = os.environ.get("HNSW_EF_SEARCH") or str(DEFAULT_EF_SEARCH)
         if not ef_text.isdigit() or not 1 <= int(ef_text) <= MAX_EF_SEARCH:
             raise SettingsError(f"HNSW_EF_SEARCH={ef_text!r}: use an integer from 1 to {MAX_EF_SEARCH}")
-        fusion = Fusion(
-            article_weight=_weight("ARTICLE_WEIGHT", ARTICLE_WEIGHT),
-            lexical_weight=_weight("LEXICAL_WEIGHT", LEXICAL_WEIGHT),
-            cross_lexical_weight=_weight("CROSS_LEXICAL_WEIGHT", CROSS_LEXICAL_WEIGHT),
-        )
+        fusion = Fusion(**{field: _weight(name, getattr(TUNED, field)) for field, name in WEIGHT_SETTINGS.items()})
         return cls(
             index_dir=Path(os.environ.get("INDEX_DIR") or DEFAULT_INDEX_DIR),
             model=os.environ.get("EMBEDDING_MODEL") or None,
@@ -52,9 +48,6 @@ class Settings:
 def _weight(name: str, default: float) -> float:
     text = os.environ.get(name) or str(default)
     try:
-        value = float(text)
+        return parse_weight(text, name)
     except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:  # also refuses nan
-        raise SettingsError(f"{name}={text!r}: use a number from 0 (off) to 1")
-    return value
+        raise SettingsError(f"{name}={text!r}: use a number from 0 (off) to 1") from None

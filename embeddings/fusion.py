@@ -40,6 +40,29 @@ CROSS_LEXICAL_WEIGHT = 0.03  # w_x
 SCALE_DEPTH = 10  # best passage / article cosines whose means give the shift s
 
 
+# The fields of Fusion and the settings (environment variables) that set them.
+WEIGHT_SETTINGS = {
+    "article_weight": "ARTICLE_WEIGHT",
+    "lexical_weight": "LEXICAL_WEIGHT",
+    "cross_lexical_weight": "CROSS_LEXICAL_WEIGHT",
+}
+
+
+def check_weight(value: float, name: str) -> float:
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise ValueError(f"{name} must be a number from 0 to 1, not {value!r}")
+    return value
+
+
+def parse_weight(text: str, name: str) -> float:
+    """A weight written as text (a setting, a command-line option): a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number from 0 to 1, not {text!r}") from None
+    return check_weight(value, name)
+
+
 @dataclass(frozen=True)
 class Fusion:
     """The weights of :func:`hybrid_score`; all 0 makes ``hybrid`` rank as ``dense``."""
@@ -49,10 +72,8 @@ class Fusion:
     cross_lexical_weight: float = CROSS_LEXICAL_WEIGHT
 
     def __post_init__(self) -> None:
-        for name in ("article_weight", "lexical_weight", "cross_lexical_weight"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:  # also refuses nan
-                raise ValueError(f"{name} must be a number from 0 to 1, not {value!r}")
+        for name in WEIGHT_SETTINGS:
+            check_weight(getattr(self, name), name)
 
     @property
     def uses_words(self) -> bool:

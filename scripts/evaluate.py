@@ -30,20 +30,25 @@ from embeddings.evaluation import (
     report,
     tune,
 )
-from embeddings.fusion import Fusion
+from embeddings.fusion import WEIGHT_SETTINGS, Fusion, parse_weight
 from embeddings.search import MODES
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
 
 
+# What each of Fusion's weights does in hybrid mode, for its option's help.
+WEIGHT_HELP = {
+    "article_weight": "how far a passage is lifted toward its article",
+    "lexical_weight": "the most the query's words add to a cosine in its own language",
+    "cross_lexical_weight": "the same in the other languages",
+}
+
+
 def weight(text: str) -> float:
     try:
-        value = float(text)
+        return parse_weight(text, "weight")
     except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1")
-    return value
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1") from None
 
 
 def main() -> int:
@@ -65,25 +70,13 @@ def main() -> int:
         choices=MODES,
         help="rank in this mode only (repeatable; default: every mode)",
     )
-    parser.add_argument(
-        "--article-weight",
-        type=weight,
-        default=settings.fusion.article_weight,
-        help="hybrid: how far a passage is lifted toward its article, 0-1 (default: ARTICLE_WEIGHT or %(default)s)",
-    )
-    parser.add_argument(
-        "--lexical-weight",
-        type=weight,
-        default=settings.fusion.lexical_weight,
-        help="hybrid: the most the query's words add to a cosine in its own language, 0-1 "
-        "(default: LEXICAL_WEIGHT or %(default)s)",
-    )
-    parser.add_argument(
-        "--cross-lexical-weight",
-        type=weight,
-        default=settings.fusion.cross_lexical_weight,
-        help="hybrid: the same in the other languages, 0-1 (default: CROSS_LEXICAL_WEIGHT or %(default)s)",
-    )
+    for field, setting in WEIGHT_SETTINGS.items():
+        parser.add_argument(
+            "--" + field.replace("_", "-"),
+            type=weight,
+            default=getattr(settings.fusion, field),
+            help=f"hybrid: {WEIGHT_HELP[field]}, 0-1 (default: {setting} or %(default)s)",
+        )
     parser.add_argument(
         "--tune",
         action="store_true",
@@ -103,7 +96,7 @@ def main() -> int:
     if args.tune and (args.only or args.mode or args.limit):
         parser.error("--tune runs the whole 'dev' set in every column of its grid: leave out --only, --mode, --limit")
     names = ["dev"] if args.tune else args.only or REPORTED
-    fusion = Fusion(args.article_weight, args.lexical_weight, args.cross_lexical_weight)
+    fusion = Fusion(**{field: getattr(args, field) for field in WEIGHT_SETTINGS})
     check_data(args.data, names)  # before the model loads: fail fast
     started = time.perf_counter()
     encoder = load_encoder(args.model, settings.backend)

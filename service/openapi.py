@@ -41,9 +41,10 @@ LIBRARY_FIELD_NOTES: dict[type, dict[str, str]] = {
     Highlight: {"start": "offset into text", "terms": "[start, end] of each query word found in text"},
     SearchResult: {
         "score": "hybrid (the default): the passage's cosine p with the query, lifted toward its article's "
-        "cosine a (moved by s onto the passages' scale) and raised by its BM25 b in the query's language: "
-        "p + w_a * max(0, a + s - p) + w_l * b / b_best (w_a = ARTICLE_WEIGHT, w_l = LEXICAL_WEIGHT, "
-        "the server's settings); dense: the cosine p; lexical: BM25"
+        "cosine a (moved by s onto the passages' scale) and raised by its IDF-weighted coverage c of the "
+        "query's words: p + w_a * max(0, a + s - p) + w * c, w = w_l in the query's language, w_x in the "
+        "others (ARTICLE_WEIGHT, LEXICAL_WEIGHT, CROSS_LEXICAL_WEIGHT: the server's settings); "
+        "dense: the cosine p; lexical: BM25"
     },
 }
 
