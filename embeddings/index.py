@@ -97,11 +97,6 @@ def exists(index_dir: Path) -> bool:
     return (Path(index_dir) / CURRENT).is_symlink()
 
 
-def current_kind(index_dir: Path) -> str | None:
-    """The FAISS index kind of the current generation, as its manifest records it."""
-    return read_manifest(current_generation_dir(index_dir)).get("faiss", {}).get("kind")
-
-
 def read_manifest(gen_dir: Path) -> dict:
     path = gen_dir / MANIFEST
     try:
@@ -118,9 +113,22 @@ def read_manifest(gen_dir: Path) -> dict:
     return manifest
 
 
+def _lexical_is_current(manifest: dict) -> bool:
+    return manifest.get("lexical", {}).get("tokenizer_version") == lexical.TOKENIZER_VERSION
+
+
+def _articles_are_current(manifest: dict) -> bool:
+    return manifest.get("articles") == ARTICLE_FORM
+
+
+def _built_by(manifest: dict, identity: ModelIdentity) -> bool:
+    built = manifest["model"]
+    return built.get("fingerprint") == identity.fingerprint and manifest["dimension"] == identity.dimension
+
+
 def check_lexical(manifest: dict, where: Path) -> None:
     version = manifest.get("lexical", {}).get("tokenizer_version")
-    if version != lexical.TOKENIZER_VERSION:
+    if not _lexical_is_current(manifest):
         raise IndexDirError(
             f"{where}: the lexical index was made by tokenizer version {version}, this code uses "
             f"version {lexical.TOKENIZER_VERSION}; rebuild the index with scripts/build_index.py"
@@ -128,7 +136,7 @@ def check_lexical(manifest: dict, where: Path) -> None:
 
 
 def check_articles(manifest: dict, where: Path) -> None:
-    if manifest.get("articles") != ARTICLE_FORM:
+    if not _articles_are_current(manifest):
         raise IndexDirError(
             f"{where}: this index has no article vectors of the form this code uses (it was built by an "
             "older version); rebuild the index with scripts/build_index.py"
@@ -137,7 +145,7 @@ def check_articles(manifest: dict, where: Path) -> None:
 
 def check_model(manifest: dict, identity: ModelIdentity, where: Path) -> None:
     built = manifest["model"]
-    if built.get("fingerprint") != identity.fingerprint or manifest["dimension"] != identity.dimension:
+    if not _built_by(manifest, identity):
         raise IndexDirError(
             f"{where}: this index was built with the model {built.get('name')!r} "
             f"(fingerprint {str(built.get('fingerprint'))[:12]}, dimension {manifest['dimension']}), "
@@ -179,15 +187,14 @@ def stale_reason(index_dir: Path, identity: ModelIdentity, kind: str = AUTO) -> 
     """Why the index at ``index_dir`` cannot serve this model, backend and kind as it is (None: it
     can): what a re-index from its own documents fixes."""
     manifest = read_manifest(current_generation_dir(index_dir))
-    built = manifest["model"]
-    if built.get("fingerprint") != identity.fingerprint or manifest["dimension"] != identity.dimension:
-        return f"it was built by {built.get('name')!r}, {identity.name!r} is configured"
+    if not _built_by(manifest, identity):
+        return f"it was built by {manifest['model'].get('name')!r}, {identity.name!r} is configured"
     built_kind = manifest.get("faiss", {}).get("kind")
     if kind != AUTO and built_kind != kind:
         return f"it is a {built_kind} index, {kind} asked for"
-    if manifest.get("lexical", {}).get("tokenizer_version") != lexical.TOKENIZER_VERSION:
+    if not _lexical_is_current(manifest):
         return "its lexical tokens were made by another tokenizer version"
-    if manifest.get("articles") != ARTICLE_FORM:
+    if not _articles_are_current(manifest):
         return "it has no article vectors of the current form"
     return None
 

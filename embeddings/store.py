@@ -251,21 +251,13 @@ class Store:
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def passages_by_key(self, keys: Sequence[int]) -> dict[int, PassageRow]:
-        """The passages with these keys, with their documents' metadata, in one query."""
-        if not len(keys):
-            return {}
-        placeholders = ",".join("?" * len(keys))
-        rows = (
-            self.conn()
-            .execute(
-                'SELECT p.key, p.id, p.doc_id, p.ordinal, p.lang, p.text, p.start, p."end", p.sentences, '
-                "p.sentence_vectors, d.title, d.date, d.lang FROM passages p JOIN documents d ON d.id = p.doc_id "
-                f"WHERE p.key IN ({placeholders})",
-                [int(k) for k in keys],
-            )
-            .fetchall()
+        """The passages with these keys, with their documents' metadata."""
+        sql = (
+            'SELECT p.key, p.id, p.doc_id, p.ordinal, p.lang, p.text, p.start, p."end", p.sentences, '
+            "p.sentence_vectors, d.title, d.date, d.lang FROM passages p JOIN documents d ON d.id = p.doc_id "
+            "WHERE p.key IN ({keys})"
         )
-        return {row[0]: self._row(row) for row in rows}
+        return {row[0]: self._row(row) for row in self._keyed_rows(sql, keys)}
 
     def _row(self, row: tuple) -> PassageRow:
         vectors = np.frombuffer(row[9], dtype=np.float16).reshape(-1, self.dimension)
@@ -412,14 +404,6 @@ class Store:
         if keys is None:
             return self._keys_and_vectors(self.conn().execute(sql).fetchall())
         return self._keys_and_vectors(self._keyed_rows(sql + " AND p.key IN ({keys})", keys))
-
-    def article_keys(self, keys: Sequence[int]) -> dict[int, int]:
-        """The article key of each of these passages that still exists."""
-        sql = (
-            "SELECT p.key, f.key FROM passages p JOIN passages f ON f.doc_id = p.doc_id AND f.ordinal = 0 "
-            "WHERE p.key IN ({keys})"
-        )
-        return dict(self._keyed_rows(sql, keys))
 
     def candidates(self, keys: Sequence[int]) -> dict[int, tuple[int, str, frozenset[str]]]:
         """(article key, language, lexical keys) of each of these passages that still exists: what

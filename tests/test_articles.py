@@ -22,7 +22,8 @@ def _article_of(index: Index, doc_id: str):
     keys = index.store.keys_matching(None, [doc_id])
     if not len(keys):
         return None
-    return index.articles.get(index.store.article_keys(keys.tolist())[int(keys.min())])
+    article_key, _, _ = index.store.candidates(keys.tolist())[int(keys.min())]
+    return index.articles.get(article_key)
 
 
 def test_every_document_has_its_article_vector(searcher, encoder):

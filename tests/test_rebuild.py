@@ -19,7 +19,6 @@ from embeddings.index import (
     IndexBusyError,
     build_lock,
     current_generation_dir,
-    current_kind,
     read_manifest,
 )
 from embeddings.search import Searcher
@@ -92,7 +91,8 @@ def test_make_index_never_rebuilds_an_existing_index_from_the_corpus(index_copy,
     other_kind = _run("--corpus", str(other_corpus), "--index", str(index_copy), "--if-missing", "--index-kind", "hnsw")
     assert other_kind.returncode == 0, other_kind.stderr
     assert "re-indexing" in other_kind.stderr and "flat index, hnsw asked for" in other_kind.stderr
-    assert current_kind(index_copy) == "hnsw" and _documents(index_copy, encoder) == before
+    assert read_manifest(current_generation_dir(index_copy))["faiss"]["kind"] == "hnsw"
+    assert _documents(index_copy, encoder) == before
 
 
 def test_another_backend_re_indexes_instead_of_refusing(index_copy, encoder):

@@ -16,5 +16,6 @@ def test_lookups_by_more_keys_than_sqlite_allows_variables(seed_index_dir):
     assert len(found) == passages and vectors.shape == (passages, 384)
     article_keys, _ = store.article_vectors(keys)
     assert len(article_keys) == store.counts()[0]
-    assert len(store.article_keys(keys)) == passages
+    assert len(store.candidates(keys)) == passages
+    assert len(store.passages_by_key(keys)) == passages
     store.close()
