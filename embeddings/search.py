@@ -27,6 +27,7 @@ from embeddings.vector_index import DEFAULT_EF_SEARCH, check_ef_search
 
 MAX_K = 100
 MAX_QUERY_CHARS = 2000
+NOT_BLANK = r"\S"  # a query needs one character that is not white space (as a regex for schemas)
 MODES = ("dense", "lexical", "hybrid")
 DEFAULT_MODE = "hybrid"  # chosen by the numbers: README, "Search modes"
 # The candidates hybrid scores: the best passages by their own cosine and by BM25 in the query's

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from embeddings.corpus import DOC_ID_PATTERN, DOC_ID_RULE
 from embeddings.index import IndexBusyError
+from embeddings.search import NOT_BLANK
 from service.jsonio import json_response
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def describe_validation_error(exc: ValidationError) -> str:
         where = ".".join(map(str, e["loc"])) or "body"
         if e["type"] == "missing":
             what = "is required"
-        elif e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") == r"\S":
+        elif e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") == NOT_BLANK:
             what = "must not be empty or blank"
         elif e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") == DOC_ID_PATTERN:
             what = f"{e['input']!r} is not a document id ({DOC_ID_RULE})"

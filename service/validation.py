@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from embeddings.corpus import DOC_ID_PATTERN
-from embeddings.search import DEFAULT_MODE, MAX_K, MAX_QUERY_CHARS, MODES
+from embeddings.search import DEFAULT_MODE, MAX_K, MAX_QUERY_CHARS, MODES, NOT_BLANK
 from embeddings.text import LANGUAGES
 from embeddings.vector_index import MAX_EF_SEARCH
 from service.errors import ApiError
@@ -27,7 +27,6 @@ MAX_FILTER_DOCUMENTS = 1000  # document ids one search may be restricted to
 K_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_K}
 _ONE_LANG = "(" + "|".join(LANGUAGES) + ")"
 LANG_LIST_SCHEMA = {"type": "string", "pattern": f"^{_ONE_LANG}(,{_ONE_LANG})*$"}
-NOT_BLANK = r"\S"  # a query needs one character that is not white space
 _DIGITS = re.compile(r"[0-9]{1,10}")  # what an integer parameter may be: not "5_0", " 5", "+5" or "٥"
 
 
