@@ -589,7 +589,8 @@ def mode_means(results: Sequence[SetResult]) -> dict[str, float]:
 def _seed_questions(seeds_dir: Path, encoder, tmp: Path, progress: Progress, ranking: Ranking) -> SetResult:
     """The share of :data:`SEED_QUESTIONS` with an answering article in the top 3 passages."""
     started = time.perf_counter()
-    searcher = _build_index(list(read_corpus(seeds_dir)), tmp / "seeds", encoder, progress)
+    documents = list(read_corpus(seeds_dir))
+    searcher = _build_index(documents, tmp / "seeds", encoder, progress)
     texts = [question for question, _ in SEED_QUESTIONS]
     vectors = _encode_queries(encoder, texts, progress)
     shares = {}
@@ -600,7 +601,8 @@ def _seed_questions(seeds_dir: Path, encoder, tmp: Path, progress: Progress, ran
         shares[column.label] = round(sum(hits) / len(hits), 4)
     searcher.index.close()
     metrics = {SEED_METRIC: shares}
-    return SetResult("seeds", "seed questions", metrics, {SEED_METRIC: len(texts)}, 5, time.perf_counter() - started)
+    counts = {SEED_METRIC: len(texts)}
+    return SetResult("seeds", "seed questions", metrics, counts, len(documents), time.perf_counter() - started)
 
 
 def tune(data_dir: Path, encoders: dict[str, object], progress: Progress | None = None) -> SetResult:
