@@ -37,6 +37,11 @@ DEFAULT_NEIGHBOURS = 4  # k of the margin's neighbourhoods; 4 is the bitext-mini
 # Candidates per source in the corpus-wide jobs: the margin re-ranks them, and on FLORES the
 # translation is sometimes below the 4th cosine (the margin then still finds it).
 DEFAULT_CANDIDATES = 16
+COUNTERPART_LANGUAGES = ("kk", "ru", "en")
+# The document margin a counterpart must reach, chosen on FLORES dev pseudo-articles with half the
+# Russian versions removed (README, "One result per article"): the other versions scored 1.025 and
+# up, the best document of another story at most 0.991.
+COUNTERPART_MIN_MARGIN = 1.01
 SEARCH_BATCH = 1024  # query vectors per FAISS call in the corpus-wide jobs
 LEVELS = ("passage", "document")  # what align() pairs
 
@@ -308,12 +313,8 @@ def _best_documents(nb: _Neighbourhoods, mutual: bool, threshold: float | None) 
     scores: dict[tuple[str, str], tuple[float, float]] = {}
     for source_doc, target_doc in candidates:
         s_rows, t_rows = source_rows[source_doc], target_rows[target_doc]
-        cos = nb.source.vectors[s_rows] @ nb.target.vectors[t_rows].T
-        margin = ratio_margin(cos, nb.fwd_mean[s_rows][:, None], nb.bwd_mean[t_rows][None, :])
-        n = len(s_rows) + len(t_rows)
-        scores[(source_doc, target_doc)] = (
-            float((margin.max(axis=1).sum() + margin.max(axis=0).sum()) / n),
-            float((cos.max(axis=1).sum() + cos.max(axis=0).sum()) / n),
+        scores[(source_doc, target_doc)] = document_margin(
+            nb.source.vectors[s_rows], nb.target.vectors[t_rows], nb.fwd_mean[s_rows], nb.bwd_mean[t_rows]
         )
 
     best_for_source: dict[str, tuple[str, float]] = {}
@@ -333,6 +334,75 @@ def _best_documents(nb: _Neighbourhoods, mutual: bool, threshold: float | None) 
         cosine = scores[(source_doc, target_doc)][1]
         pairs.append(MarginPair(source_doc, target_doc, round(margin, 6), round(cosine, 6)))
     return pairs
+
+
+def document_margin(
+    source: np.ndarray, target: np.ndarray, source_mean: np.ndarray, target_mean: np.ndarray
+) -> tuple[float, float]:
+    """(margin, cosine) of two documents from their passages' vectors and neighbourhood means: the
+    mean, over the passages of both, of each passage's best margin (cosine) against the other's."""
+    cos = source @ target.T
+    margin = ratio_margin(cos, source_mean[:, None], target_mean[None, :])
+    n = len(source) + len(target)
+    return (
+        float((margin.max(axis=1).sum() + margin.max(axis=0).sum()) / n),
+        float((cos.max(axis=1).sum() + cos.max(axis=0).sum()) / n),
+    )
+
+
+def _neighbour_means(index: Index, vectors: np.ndarray, among: np.ndarray, width: int) -> tuple[np.ndarray, ...]:
+    """(cosines, keys, mean of the best ``neighbours``) of each row's ``width`` nearest passages
+    among the keys ``among``; an approximate search may find fewer: the mean is over those found."""
+    with index.lock:
+        cos, keys = index.vectors.search(vectors, width, among)
+    found = keys >= 0
+    near = found[:, :DEFAULT_NEIGHBOURS]
+    mean = np.where(near, cos[:, :DEFAULT_NEIGHBOURS], 0.0).sum(axis=1) / np.maximum(near.sum(axis=1), 1)
+    return cos, keys, mean
+
+
+def counterparts(index: Index, doc_id: str, min_margin: float = COUNTERPART_MIN_MARGIN) -> list[MarginPair]:
+    """The documents in the other languages (kk, ru, en) that report what ``doc_id`` reports: in
+    each language the best by the same document margin as ``align(level="document")``, when it
+    reaches ``min_margin``; best first. Candidates are the documents holding one of the
+    ``DEFAULT_CANDIDATES`` nearest passages of one of its passages; the margin's neighbourhoods
+    are computed for these documents alone, so one call costs two FAISS searches per language."""
+    store = index.store
+    own = store.document_passages([doc_id]).get(doc_id)
+    card = store.document_cards([doc_id]).get(doc_id)
+    if own is None or card is None:
+        return []
+    own_lang = card[2]
+    with index.lock:
+        own_vectors = index.vectors.faiss.reconstruct_batch(own)
+    pairs = []
+    for lang in COUNTERPART_LANGUAGES:
+        targets = index.language_keys([lang])
+        if lang == own_lang or not len(targets):
+            continue
+        _, near, own_mean = _neighbour_means(index, own_vectors, targets, DEFAULT_CANDIDATES)
+        doc_of = store.passage_documents(np.unique(near[near >= 0]).tolist())
+        named = list(dict.fromkeys(doc_of[key] for key in near.ravel().tolist() if key in doc_of))
+        cards = store.document_cards(named)
+        candidates = [d for d in named if d != doc_id and cards[d][2] == lang]
+        passages = store.document_passages(candidates)
+        candidates = [d for d in candidates if d in passages]
+        if not candidates:
+            continue
+        keys = np.concatenate([passages[d] for d in candidates])
+        with index.lock:
+            vectors = index.vectors.faiss.reconstruct_batch(keys)
+        _, _, means = _neighbour_means(index, vectors, index.language_keys([own_lang]), DEFAULT_NEIGHBOURS)
+        scored, start = [], 0
+        for d in candidates:
+            end = start + len(passages[d])
+            margin, cosine = document_margin(own_vectors, vectors[start:end], own_mean, means[start:end])
+            scored.append((margin, cosine, d))
+            start = end
+        margin, cosine, best = max(scored)
+        if margin >= min_margin:
+            pairs.append(MarginPair(doc_id, best, round(margin, 6), round(cosine, 6)))
+    return sorted(pairs, key=lambda pair: -pair.margin)
 
 
 def _rows_by_doc(doc_ids: Sequence[str]) -> dict[str, list[int]]:

@@ -46,12 +46,15 @@ def run_batch(
     batch_size: int = 64,
     progress: Callable[[int], None] | None = None,
     mode: str = DEFAULT_MODE,
+    dates: tuple[str | None, str | None] = (None, None),
 ) -> Iterator[dict]:
     """Output rows in input order: ``{"id", "query", "results": [{rank, score, passage_id, doc_id, lang}]}``."""
     check_query("k", k)
     for lo in range(0, len(queries), batch_size):
         batch = queries[lo : lo + batch_size]
-        responses = searcher.search_many([SearchQuery(q.query, k, q.langs, mode=mode) for q in batch])
+        responses = searcher.search_many(
+            [SearchQuery(q.query, k, q.langs, mode=mode, date_from=dates[0], date_to=dates[1]) for q in batch]
+        )
         answers = [response.results for response in responses]
         for q, results in zip(batch, answers, strict=True):
             yield {

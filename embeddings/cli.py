@@ -42,6 +42,16 @@ def run(main: Callable[[], int | None]) -> None:
     sys.exit(code or 0)
 
 
+def add_date_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--date-from`` and ``--date-to``, shared by the scripts that search."""
+    for bound in ("from", "to"):
+        parser.add_argument(
+            f"--date-{bound}",
+            help=f"keep documents dated {'on or after' if bound == 'from' else 'on or before'} this day, "
+            "YYYY-MM-DD (an undated document is outside every range)",
+        )
+
+
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     """``--engine`` and ``--ray-address``, shared by the scripts that encode."""
     parser.add_argument(

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import faiss
 import numpy as np
@@ -54,6 +55,9 @@ VECTORS = "vectors.faiss"
 STORE = "store.sqlite"
 BUILD_LOCK = "build.lock"  # held by a rebuild from reading the old generation until its swap
 ENCODE_CHUNK = 512  # passages per encode call: bounds the memory held by token vectors
+
+
+T = TypeVar("T")
 
 
 class IndexDirError(RuntimeError):
@@ -449,8 +453,8 @@ class Index:
         self._articles: ArticleVectors | None = None  # read at first use: a search with article context
         self.generation = int(manifest["generation"])
         self.applied_version = 0
-        self._language_keys: dict[tuple[str, ...], np.ndarray] = {}
-        self._language_keys_version = -1
+        self._filter_cache: dict[object, object] = {}
+        self._filter_cache_version = -1
         self._apply(changes)
         if passages != self.vectors.size:
             raise IndexDirError(
@@ -505,26 +509,49 @@ class Index:
                 self._articles = articles
             return self._articles
 
-    def language_keys(self, langs: Iterable[str]) -> np.ndarray:
-        """The keys of the passages in ``langs`` (all passages for an empty list). Cached until the
-        next write: over a million passages, reading them from SQLite takes longer than a search."""
-        wanted = tuple(sorted(set(langs)))
+    def _cached(self, name: object, read: Callable[[], T]) -> T:
+        """``read()``, kept until the next write: over a million passages, reading the keys a
+        filter keeps from SQLite takes longer than a search."""
         with self.lock:
-            if self._language_keys_version != self.applied_version:
-                self._language_keys, self._language_keys_version = {}, self.applied_version
-            if wanted not in self._language_keys:
-                self._language_keys[wanted] = self.store.keys_matching(wanted, None)
-            return self._language_keys[wanted]
+            if self._filter_cache_version != self.applied_version:
+                self._filter_cache, self._filter_cache_version = {}, self.applied_version
+            if name not in self._filter_cache:
+                self._filter_cache[name] = read()
+            return self._filter_cache[name]
 
-    def filter_keys(self, langs: Sequence[str] | None, doc_ids: Sequence[str] | None) -> np.ndarray | None:
-        """The keys a language and document filter keeps; None when there is no filter, or when it
-        keeps every passage (a search without a filter is faster)."""
+    def language_keys(self, langs: Iterable[str]) -> np.ndarray:
+        """The keys of the passages in ``langs`` (all passages for an empty list), in key order."""
+        wanted = tuple(sorted(set(langs)))
+        return self._cached(wanted, lambda: self.store.keys_matching(wanted, None))
+
+    def date_keys(self, date_from: str | None, date_to: str | None) -> np.ndarray:
+        """The keys of the passages whose document is dated within [date_from, date_to] (ISO dates,
+        either end open), in key order; an undated document is outside every range."""
+        keys, days = self._cached("dates", self.store.passage_dates)
+        low = store_mod.day_number(date_from) if date_from else 0
+        high = store_mod.day_number(date_to) if date_to else np.iinfo(np.int64).max
+        return keys[(days >= max(low, 0)) & (days <= high)]
+
+    def filter_keys(
+        self,
+        langs: Sequence[str] | None,
+        doc_ids: Sequence[str] | None,
+        dates: tuple[str | None, str | None] = (None, None),
+    ) -> np.ndarray | None:
+        """The keys the language, document and date filters keep, in key order; None when there is
+        no filter, or when it keeps every passage (a search without a filter is faster)."""
         if doc_ids:
-            return self.store.keys_matching(langs, doc_ids)
-        if not langs:
+            allowed = self.store.keys_matching(langs, doc_ids)
+        elif langs:
+            allowed = self.language_keys(langs)
+        else:
+            allowed = None
+        if any(dates):
+            in_range = self.date_keys(*dates)
+            allowed = in_range if allowed is None else np.intersect1d(allowed, in_range, assume_unique=True)
+        if allowed is None or len(allowed) == len(self.language_keys(())):
             return None
-        allowed = self.language_keys(langs)
-        return None if len(allowed) == len(self.language_keys(())) else allowed
+        return allowed
 
     def vector_info(self) -> dict:
         """The FAISS side at a glance: its kind, and for hnsw its search effort and tombstones."""

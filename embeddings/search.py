@@ -8,10 +8,14 @@ default is the mode that measured best over every evaluation set (README, "Searc
 
 from __future__ import annotations
 
+import datetime
+import math
+import re
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +39,21 @@ DEFAULT_MODE = "hybrid"  # chosen by the numbers: README, "Search modes"
 # may belong to the right article).
 CANDIDATE_DEPTH = 50
 ARTICLE_DEPTH = 10
+# Hybrid ranks in tiers of CANDIDATE_DEPTH: the first tier is the best of the candidates at that
+# depth; each next tier the best of those a deeper search adds, with the ones already ranked
+# left out. So a deeper search (a later page, a larger k) never reorders what a shallower one
+# ranked, and pages neither repeat nor skip.
+MAX_OFFSET = 1000
+SORTS = ("relevance", "date")
+GROUPS = ("article",)
+DEFAULT_PASSAGES_PER_ARTICLE = 2
+MAX_PASSAGES_PER_ARTICLE = 5
+DATE_SORT_POOL = 10  # sort=date orders the best k × this many matches newest first
+# A grouped search ranks this many passages per article it must show, at first, and searches
+# twice as deep while too few articles came back, down to MAX_RANK_DEPTH passages.
+GROUP_DEPTH_PER_ARTICLE = 5
+MAX_RANK_DEPTH = 4000
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # How much a sentence's share of the query's words adds to its cosine when picking the highlight:
 # cosines of one passage's sentences differ by a few hundredths, so this decides near-ties.
 HIGHLIGHT_LEXICAL_WEIGHT = 0.1
@@ -53,6 +72,30 @@ class Highlight:
 
 
 @dataclass
+class PassageMatch:
+    """Another matching passage of a grouped article."""
+
+    score: float
+    passage_id: str
+    text: str
+    highlight: Highlight
+
+
+@dataclass
+class Counterpart:
+    """A document in another language that reports the same story."""
+
+    doc_id: str
+    title: str
+    date: str | None
+    lang: str
+    margin: float  # the document margin (embeddings.alignment.counterparts); above 1 stands out
+
+
+GROUP_FIELDS = ("more", "counterparts")  # what a grouped result adds
+
+
+@dataclass
 class SearchResult:
     rank: int
     score: float
@@ -63,9 +106,13 @@ class SearchResult:
     lang: str
     text: str
     highlight: Highlight
+    more: list[PassageMatch] | None = None  # group=article: the article's next best passages
+    counterparts: list[Counterpart] | None = None  # group=article: its versions in other languages
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The JSON form; an ungrouped result has no ``more`` or ``counterparts`` (not null: absent)."""
+        fields = asdict(self)
+        return {name: value for name, value in fields.items() if value is not None or name not in GROUP_FIELDS}
 
 
 @dataclass
@@ -73,6 +120,8 @@ class SearchResponse:
     query: str
     query_lang: str
     took_ms: float
+    offset: int
+    has_more: bool  # whether the next page (offset + k) holds results
     results: list[SearchResult]
 
     def as_dict(self) -> dict:
@@ -80,6 +129,8 @@ class SearchResponse:
             "query": self.query,
             "query_lang": self.query_lang,
             "took_ms": self.took_ms,
+            "offset": self.offset,
+            "has_more": self.has_more,
             "results": [r.as_dict() for r in self.results],
         }
 
@@ -98,15 +149,43 @@ def check_query(query: object, k: object) -> tuple[str, int]:
         raise QueryError("the query is empty")
     if len(query) > MAX_QUERY_CHARS:
         raise QueryError(f"the query is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise QueryError(f"k must be an integer from 1 to {MAX_K}")
-    return query, k
+    return query, check_count("k", k, 1, MAX_K)
+
+
+def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise QueryError(f"unknown {name} {value!r}; use {', '.join(choices)}")
+    return value
 
 
 def check_mode(mode: object) -> str:
-    if mode not in MODES:
-        raise QueryError(f"unknown mode {mode!r}; use {', '.join(MODES)}")
-    return mode
+    return check_choice("mode", mode, MODES)
+
+
+def check_count(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise QueryError(f"{name} must be an integer from {low} to {high}")
+    return value
+
+
+def check_date(name: str, value: object) -> str | None:
+    """An ISO date YYYY-MM-DD that exists (None passes)."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+            datetime.date.fromisoformat(value)
+            return value
+    except ValueError:
+        pass
+    raise QueryError(f"{name} must be a date YYYY-MM-DD, not {value!r}")
+
+
+def check_dates(date_from: object, date_to: object) -> tuple[str | None, str | None]:
+    dates = check_date("date_from", date_from), check_date("date_to", date_to)
+    if dates[0] and dates[1] and dates[1] < dates[0]:
+        raise QueryError(f"date_to {dates[1]} is before date_from {dates[0]}")
+    return dates
 
 
 def highlight(row: PassageRow, query_vector: np.ndarray | None, query_keys: set[str]) -> Highlight:
@@ -135,6 +214,43 @@ class SearchQuery:
     mode: str = DEFAULT_MODE
     ef_search: int | None = None  # an hnsw index's search effort; None: the index's setting
     fusion: Fusion | None = None  # the hybrid mode's weights; None: the searcher's
+    date_from: str | None = None  # ISO dates, inclusive: keep documents dated in this range
+    date_to: str | None = None
+    sort: str = "relevance"  # or "date": the best k × DATE_SORT_POOL matches, newest first
+    offset: int = 0  # results (articles, when grouped) to skip: the page's start
+    group: str | None = None  # "article": one result per document
+    passages_per_article: int = DEFAULT_PASSAGES_PER_ARTICLE
+
+
+@dataclass
+class _Plan:
+    """One query, checked, with what its ranking needs."""
+
+    request: SearchQuery
+    text: str
+    k: int
+    langs: list[str] | None
+    mode: str
+    dates: tuple[str | None, str | None]
+    fusion: Fusion
+    vector: np.ndarray
+    lang: str = ""
+    keys: list[str] = field(default_factory=list)  # the query's lexical keys
+    allowed: np.ndarray | None = None  # the keys the filters keep; None: every passage
+
+    @property
+    def needed(self) -> int:
+        """Results (or articles) to rank by relevance: the page and one more, to know whether a
+        next page exists; sort=date orders a fixed pool, whatever the page."""
+        if self.request.sort == "date":
+            return self.k * DATE_SORT_POOL
+        return self.request.offset + self.k + 1
+
+    def depth(self, passages: int) -> int:
+        """How deep the dense and lexical lists go to rank ``passages``: hybrid ranks whole tiers."""
+        if self.mode != "hybrid":
+            return passages
+        return CANDIDATE_DEPTH * math.ceil(passages / CANDIDATE_DEPTH)
 
 
 class Searcher:
@@ -144,6 +260,10 @@ class Searcher:
         self.index = index
         self.encoder = encoder
         self.fusion = fusion
+        # Counterparts by document, valid while the index is at one version (a write may change them).
+        self._counterparts: dict[str, list[Counterpart]] = {}
+        self._counterparts_version = -1
+        self._counterparts_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -174,18 +294,22 @@ class Searcher:
         min_score: float | None = None,
         mode: str = DEFAULT_MODE,
         ef_search: int | None = None,
+        **options: object,
     ) -> SearchResponse:
-        return self.search_many([SearchQuery(query, k, langs, doc_ids, min_score, mode, ef_search)])[0]
+        """One query; ``options`` are the other fields of :class:`SearchQuery` (dates, sort, page, group)."""
+        request = SearchQuery(query, k, langs, doc_ids, min_score, mode, ef_search, **options)
+        return self.search_many([request])[0]
 
     def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchResponse]:
         """Answer many queries, those that need the model encoded in one batch, in order."""
         started = time.perf_counter()
-        checked = self._check(queries)
-        vectors = np.zeros((len(queries), self.encoder.identity.dimension), dtype=np.float32)
-        dense_rows = [i for i, c in enumerate(checked) if c[3] != "lexical"]
+        plans = self._plan(queries, np.zeros((len(queries), self.encoder.identity.dimension), dtype=np.float32))
+        dense_rows = [i for i, plan in enumerate(plans) if plan.mode != "lexical"]
         if dense_rows:
-            vectors[dense_rows] = self.encoder.encode_queries([checked[i][0] for i in dense_rows])
-        return self._answer(queries, checked, vectors, started)
+            vectors = self.encoder.encode_queries([plans[i].text for i in dense_rows])
+            for i, vector in zip(dense_rows, vectors, strict=True):
+                plans[i].vector = vector
+        return self._answer(plans, started)
 
     def search_encoded(
         self,
@@ -199,11 +323,11 @@ class Searcher:
         """Results for queries whose vectors are already made: bulk jobs encode once and then
         search in several modes, weights or indexes."""
         queries = [SearchQuery(text, k, langs, mode=mode, fusion=fusion) for text in texts]
-        responses = self._answer(queries, self._check(queries), vectors, time.perf_counter())
+        responses = self._answer(self._plan(queries, vectors), time.perf_counter())
         return [response.results for response in responses]
 
-    def _check(self, queries: Sequence[SearchQuery]) -> list[tuple[str, int, list[str] | None, str]]:
-        checked = []
+    def _plan(self, queries: Sequence[SearchQuery], vectors: np.ndarray) -> list[_Plan]:
+        plans = []
         for position, q in enumerate(queries):
             try:
                 text, k = check_query(q.query, q.k)
@@ -212,67 +336,146 @@ class Searcher:
                         check_ef_search(q.ef_search)
                     except ValueError as exc:
                         raise QueryError(str(exc)) from None
-                checked.append((normalize(text).strip(), k, check_languages(q.langs), check_mode(q.mode)))
+                check_choice("sort", q.sort, SORTS)
+                check_count("offset", q.offset, 0, MAX_OFFSET)
+                if q.group is not None:
+                    check_choice("group", q.group, GROUPS)
+                check_count("passages_per_article", q.passages_per_article, 0, MAX_PASSAGES_PER_ARTICLE)
+                plans.append(
+                    _Plan(
+                        request=q,
+                        text=normalize(text).strip(),
+                        k=k,
+                        langs=check_languages(q.langs),
+                        mode=check_mode(q.mode),
+                        dates=check_dates(q.date_from, q.date_to),
+                        fusion=q.fusion or self.fusion,
+                        vector=vectors[position],
+                    )
+                )
             except QueryError as exc:
                 if len(queries) == 1:
                     raise
                 raise QueryError(f"queries.{position}: {exc}") from None
-        return checked
+        return plans
 
-    def _answer(
-        self,
-        queries: Sequence[SearchQuery],
-        checked: list[tuple[str, int, list[str] | None, str]],
-        vectors: np.ndarray,
-        started: float,
-    ) -> list[SearchResponse]:
+    def _answer(self, plans: list[_Plan], started: float) -> list[SearchResponse]:
         self.index.refresh()
-        dense_hits: dict[int, list[tuple[int, float]]] = {}
-        allowed_keys: dict[int, np.ndarray | None] = {}
-        # Queries with the same filters and depth share one FAISS call and one filter.
-        groups: dict[tuple, list[int]] = defaultdict(list)
-        for i, (_, k, langs, mode) in enumerate(checked):
-            if mode != "lexical":
-                depth = k if mode == "dense" else max(k, CANDIDATE_DEPTH)
-                groups[(depth, tuple(langs or ()), tuple(queries[i].doc_ids or ()), queries[i].ef_search)].append(i)
-        for (depth, langs, doc_ids, ef_search), rows in groups.items():
-            allowed = self.index.filter_keys(langs, doc_ids)
-            for i, hits in zip(rows, self._dense(vectors[rows], depth, allowed, ef_search), strict=True):
-                dense_hits[i], allowed_keys[i] = hits, allowed
+        # Queries with the same filters share one filter and, at the same depth, one FAISS call.
+        filters: dict[tuple, np.ndarray | None] = {}
+        first_depth: dict[tuple, list[int]] = defaultdict(list)
+        for i, plan in enumerate(plans):
+            q = plan.request
+            key = (tuple(plan.langs or ()), tuple(q.doc_ids or ()), plan.dates)
+            if key not in filters:
+                filters[key] = self.index.filter_keys(plan.langs, q.doc_ids, plan.dates)
+            plan.allowed = filters[key]
+            plan.lang = detect_language(plan.text)
+            plan.keys = lexical.tokens(plan.text, plan.lang)
+            if plan.mode != "lexical":
+                first_depth[(key, plan.depth(self._passages_for(plan)), q.ef_search)].append(i)
+        dense: dict[int, list[tuple[int, float]]] = {}
+        for (_, depth, ef_search), rows in first_depth.items():
+            allowed = plans[rows[0]].allowed
+            for i, hits in zip(
+                rows, self._dense([plans[i].vector for i in rows], depth, allowed, ef_search), strict=True
+            ):
+                dense[i] = hits
 
-        ranked: list[list[tuple[int, float]]] = []
-        query_keys: list[set[str]] = []
-        query_langs: list[str] = []
-        for i, (text, k, langs, mode) in enumerate(checked):
-            query_langs.append(detect_language(text))
-            keys = lexical.tokens(text, query_langs[-1])
-            query_keys.append(set(keys))
-            lexical_hits: list[tuple[int, float]] = []
-            expression = lexical.match_expression(keys)
-            fusion = queries[i].fusion or self.fusion
-            if expression and (mode == "lexical" or (mode == "hybrid" and fusion.uses_words)):
-                depth = k if mode == "lexical" else max(k, CANDIDATE_DEPTH)
-                lexical_hits = self.index.store.lexical_search(expression, depth, langs, queries[i].doc_ids)
-            if mode == "hybrid":
-                hits = self._fused(
-                    vectors[i], dense_hits[i], lexical_hits, keys, query_langs[-1], fusion, allowed_keys[i]
-                )
-            else:
-                hits = dense_hits[i] if mode == "dense" else lexical_hits
-            min_score = queries[i].min_score
-            ranked.append([(key, score) for key, score in hits if min_score is None or score >= min_score][:k])
-
-        rows = self.index.store.passages_by_key(sorted({key for hits in ranked for key, _ in hits}))
+        pages = [self._page(plan, dense.get(i)) for i, plan in enumerate(plans)]
+        wanted = {key for page, _ in pages for entry in page for key, _ in entry}
+        rows = self.index.store.passages_by_key(sorted(wanted))
+        grouped = [
+            d
+            for plan, (page, _) in zip(plans, pages, strict=True)
+            if plan.request.group
+            for d in self._doc_ids(page, rows)
+        ]
+        counterparts = self.counterparts(list(dict.fromkeys(grouped))) if grouped else {}
         took = round((time.perf_counter() - started) * 1000, 2)
         responses = []
-        for i, (q, (_, _, _, mode), hits) in enumerate(zip(queries, checked, ranked, strict=True)):
-            qv = vectors[i] if mode != "lexical" else None
-            results = [
-                _result(rank, score, rows[key], qv, query_keys[i])
-                for rank, (key, score) in enumerate((h for h in hits if h[0] in rows), 1)
-            ]
-            responses.append(SearchResponse(query=q.query, query_lang=query_langs[i], took_ms=took, results=results))
+        for plan, (page, has_more) in zip(plans, pages, strict=True):
+            qv = plan.vector if plan.mode != "lexical" else None
+            query_keys = set(plan.keys)
+            results = []
+            for entry in page:
+                hits = [(key, score) for key, score in entry if key in rows]  # a passage deleted since: left out
+                if not hits:
+                    continue
+                (key, score), more = hits[0], hits[1:]
+                result = _result(plan.request.offset + len(results) + 1, score, rows[key], qv, query_keys)
+                if plan.request.group:
+                    result.more = [_match(s, rows[m], qv, query_keys) for m, s in more]
+                    result.counterparts = counterparts.get(result.doc_id, [])
+                results.append(result)
+            responses.append(
+                SearchResponse(
+                    query=plan.request.query,
+                    query_lang=plan.lang,
+                    took_ms=took,
+                    offset=plan.request.offset,
+                    has_more=has_more,
+                    results=results,
+                )
+            )
         return responses
+
+    @staticmethod
+    def _passages_for(plan: _Plan) -> int:
+        """Passages to rank, at first, for the results the plan needs."""
+        return plan.needed * (GROUP_DEPTH_PER_ARTICLE if plan.request.group else 1)
+
+    @staticmethod
+    def _doc_ids(page: list[list[tuple[int, float]]], rows: dict[int, PassageRow]) -> list[str]:
+        return [rows[entry[0][0]].doc_id for entry in page if entry and entry[0][0] in rows]
+
+    def _page(self, plan: _Plan, dense: list[tuple[int, float]] | None) -> tuple[list[list[tuple[int, float]]], bool]:
+        """The page's entries (each a result's passages: one, or a grouped article's best first)
+        and whether more follow."""
+        q = plan.request
+        passages = self._passages_for(plan)
+        while True:
+            depth = plan.depth(passages)
+            if dense is None and plan.mode != "lexical":
+                dense = self._dense([plan.vector], depth, plan.allowed, q.ef_search)[0]
+            ranked, exhausted = self._ranked(plan, dense or [], depth)
+            if q.group:
+                entries = _by_document(ranked, self.index.store.passage_documents([key for key, _ in ranked]))
+            else:
+                entries = [[hit] for hit in ranked]
+            if len(entries) >= plan.needed or exhausted or depth >= MAX_RANK_DEPTH:
+                break
+            passages, dense = min(MAX_RANK_DEPTH, 2 * depth), None
+        if q.sort == "date":
+            entries = entries[: plan.needed]
+            dates = self.index.store.document_dates([entry[0][0] for entry in entries])
+            entries.sort(key=lambda entry: dates.get(entry[0][0]) or "", reverse=True)  # stable: ties by relevance
+        page = entries[q.offset : q.offset + plan.k]
+        if q.group:
+            page = [entry[: 1 + q.passages_per_article] for entry in page]
+        return page, len(entries) > q.offset + plan.k
+
+    def _ranked(self, plan: _Plan, dense: list[tuple[int, float]], depth: int) -> tuple[list[tuple[int, float]], bool]:
+        """(key, score) best first, at most ``depth`` of them, above min_score; and whether the
+        ranking is exhausted (a deeper one would add nothing)."""
+        lexical_hits: list[tuple[int, float]] = []
+        expression = lexical.match_expression(plan.keys)
+        if expression and (plan.mode == "lexical" or (plan.mode == "hybrid" and plan.fusion.uses_words)):
+            lexical_hits = self.index.store.lexical_search(
+                expression, depth, plan.langs, plan.request.doc_ids, plan.dates
+            )
+        if plan.mode == "hybrid":
+            ranked = self._fused(plan, dense, lexical_hits)
+        else:
+            ranked = dense if plan.mode == "dense" else lexical_hits
+        exhausted = len(dense if plan.mode != "lexical" else lexical_hits) < depth
+        ranked = ranked[:depth]
+        min_score = plan.request.min_score
+        if min_score is not None:
+            kept = [(key, score) for key, score in ranked if score >= min_score]
+            exhausted = exhausted or len(kept) < len(ranked)
+            ranked = kept
+        return ranked, exhausted
 
     def _cosines(self, vector: np.ndarray, keys: list[int], known: list[tuple[int, float]]) -> list[float]:
         """The cosine of each passage with the query: from the dense hits, or from its stored vector."""
@@ -283,39 +486,38 @@ class Searcher:
             ]
 
     def _fused(
-        self,
-        vector: np.ndarray,
-        hits: list[tuple[int, float]],
-        lexical_hits: list[tuple[int, float]],
-        query_keys: list[str],
-        query_lang: str,
-        fusion: Fusion,
-        allowed: np.ndarray | None,
+        self, plan: _Plan, hits: list[tuple[int, float]], lexical_hits: list[tuple[int, float]]
     ) -> list[tuple[int, float]]:
-        """The dense candidates, the passages of the nearest articles (within ``allowed``, the
-        filter's keys; None: every passage) and the lexical ones, scored by embeddings.fusion,
-        best first; passages of equal score in the order of their own cosine."""
-        store = self.index.store
-        candidates = [key for key, _ in hits]
+        """The dense candidates, the passages of the nearest articles (within the filters) and the
+        lexical ones, scored by embeddings.fusion and ranked in tiers (see CANDIDATE_DEPTH);
+        passages of equal score in the order of their own cosine."""
+        store, fusion, vector = self.index.store, plan.fusion, plan.vector
+        # The tier in which each candidate enters: by its place in the dense and lexical lists.
+        tier: dict[int, int] = {}
+        for place, (key, _) in enumerate(hits):
+            tier.setdefault(key, place // CANDIDATE_DEPTH)
+        for place, (key, _) in enumerate(lexical_hits):
+            tier[key] = min(tier.get(key, place // CANDIDATE_DEPTH), place // CANDIDATE_DEPTH)
         if fusion.article_weight > 0:
             with self.index.lock:
                 nearest = self.index.articles.nearest(vector, ARTICLE_DEPTH)
             extra = store.article_passages(nearest.tolist())
-            if allowed is not None:
-                extra = extra[np.isin(extra, allowed)]
-            candidates += extra.tolist()
-        candidates = list(dict.fromkeys(candidates + [key for key, _ in lexical_hits]))
-        known = store.candidates(candidates)
-        keys = [key for key in candidates if key in known]  # a passage deleted since is left out
+            if plan.allowed is not None:
+                extra = extra[np.isin(extra, plan.allowed)]
+            for key in extra.tolist():
+                tier[key] = 0
+        known = store.candidates(list(tier))
+        keys = [key for key in tier if key in known]  # a passage deleted since is left out
         if not keys:
             return []
         passage_cosines = np.asarray(self._cosines(vector, keys, hits), dtype=np.float32)
+        tiers = np.asarray([tier[key] for key in keys])
         coverages = np.zeros_like(passage_cosines)
-        if fusion.uses_words and query_keys:
+        if fusion.uses_words and plan.keys:
             passages = self.index.vectors.size  # the IDFs' N (an hnsw index counts its tombstones too)
-            weights = term_weights(query_keys, store.document_frequencies(query_keys), passages)
+            weights = term_weights(plan.keys, store.document_frequencies(plan.keys), passages)
             coverages[:] = [coverage(weights, known[key][2]) for key in keys]
-        same_language = np.asarray([known[key][1] == query_lang for key in keys], dtype=bool)
+        same_language = np.asarray([known[key][1] == plan.lang for key in keys], dtype=bool)
         article_cosines, shift = np.zeros_like(passage_cosines), 0.0
         if fusion.article_weight > 0:
             articles = [known[key][0] for key in keys]
@@ -324,25 +526,62 @@ class Searcher:
                 distinct_cosines = self.index.articles.cosines(vector, distinct)
             cosine_of = dict(zip(distinct, distinct_cosines.tolist(), strict=True))
             article_cosines = np.asarray([cosine_of[a] for a in articles], dtype=np.float32)
-            shift = article_shift(passage_cosines, distinct_cosines)
+            first = tiers == 0  # the shift comes from the first tier alone: a deeper search keeps it
+            first_articles = np.asarray([cosine_of[a] for a in dict.fromkeys(np.asarray(articles)[first].tolist())])
+            shift = article_shift(passage_cosines[first], first_articles)
         scores = hybrid_score(passage_cosines, article_cosines, shift, coverages, same_language, fusion)
         order = np.lexsort((-passage_cosines, -scores))
-        return [(keys[i], float(scores[i])) for i in order]
+        ranked: list[tuple[int, float]] = []
+        taken = np.zeros(len(keys), dtype=bool)
+        for t in range(int(tiers.max()) + 1):
+            pool = order[(tiers[order] <= t) & ~taken[order]][:CANDIDATE_DEPTH]
+            taken[pool] = True
+            ranked += [(keys[i], float(scores[i])) for i in pool]
+        return ranked
 
     def _dense(
-        self, vectors: np.ndarray, k: int, allowed: np.ndarray | None, ef_search: int | None
+        self, vectors: Sequence[np.ndarray], k: int, allowed: np.ndarray | None, ef_search: int | None
     ) -> list[list[tuple[int, float]]]:
-        """(key, cosine) lists for each row of ``vectors``, among the keys ``allowed`` (None: all).
+        """(key, cosine) lists for each of ``vectors``, among the keys ``allowed`` (None: all).
 
         Filters run inside the vector search (embeddings.vector_index), so a filter never costs
         recall the way over-fetching and dropping would.
         """
         with self.index.lock:
-            scores, keys = self.index.vectors.search(vectors, k, allowed, ef_search)
+            scores, keys = self.index.vectors.search(np.stack(vectors), k, allowed, ef_search)
         return [
             [(int(key), float(score)) for score, key in zip(row_scores, row_keys, strict=True) if key >= 0]
             for row_scores, row_keys in zip(scores, keys, strict=True)
         ]
+
+    def counterparts(self, doc_ids: Sequence[str]) -> dict[str, list[Counterpart]]:
+        """The documents in other languages that report what each of ``doc_ids`` reports
+        (embeddings.alignment.counterparts), computed at first ask and kept until the next write."""
+        from embeddings.alignment import counterparts  # alignment builds on this module's checks
+
+        with self._counterparts_lock:
+            if self._counterparts_version != self.index.applied_version:
+                self._counterparts, self._counterparts_version = {}, self.index.applied_version
+            missing = [d for d in doc_ids if d not in self._counterparts]
+        found = {d: counterparts(self.index, d) for d in missing}
+        cards = self.index.store.document_cards([p.target_id for pairs in found.values() for p in pairs])
+        with self._counterparts_lock:
+            for doc_id, pairs in found.items():
+                self._counterparts[doc_id] = [
+                    Counterpart(p.target_id, *cards[p.target_id], margin=p.margin)
+                    for p in pairs
+                    if p.target_id in cards
+                ]
+            return {d: self._counterparts[d] for d in doc_ids}
+
+
+def _by_document(ranked: list[tuple[int, float]], doc_of: dict[int, str]) -> list[list[tuple[int, float]]]:
+    """The ranked passages grouped by document, documents in the order of their best passage."""
+    groups: dict[str, list[tuple[int, float]]] = {}
+    for key, score in ranked:
+        if key in doc_of:
+            groups.setdefault(doc_of[key], []).append((key, score))
+    return list(groups.values())
 
 
 def _result(
@@ -358,4 +597,10 @@ def _result(
         lang=row.lang,
         text=row.text,
         highlight=highlight(row, query_vector, query_keys),
+    )
+
+
+def _match(score: float, row: PassageRow, query_vector: np.ndarray | None, query_keys: set[str]) -> PassageMatch:
+    return PassageMatch(
+        score=round(score, 6), passage_id=row.id, text=row.text, highlight=highlight(row, query_vector, query_keys)
     )

@@ -8,6 +8,7 @@ must not cross threads); WAL mode so readers in other processes never block on a
 
 from __future__ import annotations
 
+import datetime
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -193,6 +194,11 @@ class WriteTransaction:
         self._conn.executemany("INSERT INTO changes (op, key) VALUES ('add', ?)", [(k,) for k in keys])
 
 
+def day_number(iso_date: str | None) -> int:
+    """An ISO date as its proleptic Gregorian day number; -1 for none (an undated document)."""
+    return datetime.date.fromisoformat(iso_date).toordinal() if iso_date else -1
+
+
 def _float32_bytes(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
 
@@ -250,6 +256,40 @@ class Store:
         rows = self.conn().execute(f"SELECT key FROM passages WHERE {where}", params).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
+    def passage_dates(self) -> tuple[np.ndarray, np.ndarray]:
+        """(keys, dates) of every passage in key order: its document's date as a day number
+        (``date.toordinal``), -1 for an undated document; what date filters select from."""
+        rows = (
+            self.conn()
+            .execute("SELECT p.key, d.date FROM passages p JOIN documents d ON d.id = p.doc_id ORDER BY p.key")
+            .fetchall()
+        )
+        keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        days = np.fromiter((day_number(r[1]) for r in rows), dtype=np.int64, count=len(rows))
+        return keys, days
+
+    def document_dates(self, keys: Sequence[int]) -> dict[int, str | None]:
+        """The date of each of these passages' documents (None: undated)."""
+        sql = "SELECT p.key, d.date FROM passages p JOIN documents d ON d.id = p.doc_id WHERE p.key IN ({keys})"
+        return dict(self._keyed_rows(sql, keys))
+
+    def passage_documents(self, keys: Sequence[int]) -> dict[int, str]:
+        """The document id of each of these passages that still exists."""
+        return dict(self._keyed_rows("SELECT key, doc_id FROM passages WHERE key IN ({keys})", keys))
+
+    def document_passages(self, doc_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The passage keys of each of these documents, in order (absent: no such document)."""
+        found: dict[str, list[int]] = {}
+        sql = "SELECT doc_id, key FROM passages WHERE doc_id IN ({keys}) ORDER BY doc_id, ordinal"
+        for doc_id, key in self._keyed_rows(sql, doc_ids):
+            found.setdefault(doc_id, []).append(key)
+        return {doc_id: np.asarray(keys, dtype=np.int64) for doc_id, keys in found.items()}
+
+    def document_cards(self, doc_ids: Sequence[str]) -> dict[str, tuple[str, str | None, str]]:
+        """(title, date, language) of each of these documents that exists."""
+        rows = self._keyed_rows("SELECT id, title, date, lang FROM documents WHERE id IN ({keys})", doc_ids)
+        return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
     def passages_by_key(self, keys: Sequence[int]) -> dict[int, PassageRow]:
         """The passages with these keys, with their documents' metadata."""
         sql = (
@@ -278,9 +318,16 @@ class Store:
         )
 
     def lexical_search(
-        self, expression: str, limit: int, langs: Sequence[str] | None, doc_ids: Sequence[str] | None
+        self,
+        expression: str,
+        limit: int,
+        langs: Sequence[str] | None,
+        doc_ids: Sequence[str] | None,
+        dates: tuple[str | None, str | None] = (None, None),
     ) -> list[tuple[int, float]]:
-        """(key, BM25 score) of the best ``limit`` passages matching an FTS5 expression, best first."""
+        """(key, BM25 score) of the best ``limit`` passages matching an FTS5 expression, best first,
+        within the filters (``dates``: an inclusive ISO range, either end open; a range keeps only
+        dated documents)."""
         clauses, params = ["lexical MATCH ?"], [expression]
         if langs:
             clauses.append(f"p.lang IN ({','.join('?' * len(langs))})")
@@ -288,7 +335,15 @@ class Store:
         if doc_ids:
             clauses.append(f"p.doc_id IN ({','.join('?' * len(doc_ids))})")
             params += list(doc_ids)
-        join = " JOIN passages p ON p.key = lexical.rowid" if langs or doc_ids else ""
+        date_from, date_to = dates
+        if date_from is not None:  # ISO dates compare as text; NULL (undated) never passes
+            clauses.append("d.date >= ?")
+            params.append(date_from)
+        if date_to is not None:
+            clauses.append("d.date <= ?")
+            params.append(date_to)
+        join = " JOIN passages p ON p.key = lexical.rowid" if langs or doc_ids or any(dates) else ""
+        join += " JOIN documents d ON d.id = p.doc_id" if any(dates) else ""
         rows = (
             self.conn()
             .execute(
@@ -377,9 +432,10 @@ class Store:
             .fetchall()
         )
 
-    def _keyed_rows(self, sql: str, keys: Iterable[int]) -> list[tuple]:
-        """The rows of ``sql``, whose ``{keys}`` stands for an IN-list, over ``keys`` in chunks."""
-        keys = [int(k) for k in keys]
+    def _keyed_rows(self, sql: str, keys: Iterable[int | str]) -> list[tuple]:
+        """The rows of ``sql``, whose ``{keys}`` stands for an IN-list, over ``keys`` (passage keys
+        or document ids) in chunks."""
+        keys = [k if isinstance(k, str) else int(k) for k in keys]
         rows: list[tuple] = []
         for lo in range(0, len(keys), IN_LIST_CHUNK):
             chunk = keys[lo : lo + IN_LIST_CHUNK]

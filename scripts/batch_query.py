@@ -9,10 +9,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from embeddings.batch import read_queries, run_batch
-from embeddings.cli import add_engine_arguments, run, write_jsonl
+from embeddings.cli import add_date_arguments, add_engine_arguments, run, write_jsonl
 from embeddings.config import Settings
 from embeddings.corpus import CorpusReport
-from embeddings.search import DEFAULT_MODE, MAX_K, MODES, Searcher
+from embeddings.search import DEFAULT_MODE, MAX_K, MODES, Searcher, check_dates
 
 
 def main() -> int:
@@ -24,6 +24,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, help="queries encoded together (default: 64; 1024 with --engine ray)")
     parser.add_argument("--mode", choices=MODES, default=DEFAULT_MODE, help="ranking (default: %(default)s)")
     parser.add_argument("--model", help="embedding model (default: EMBEDDING_MODEL or the prepared default)")
+    add_date_arguments(parser)
     add_engine_arguments(parser)
     args = parser.parse_args()
     if args.batch_size is None:  # each Ray batch starts an actor pool: give it many queries at once
@@ -35,6 +36,7 @@ def main() -> int:
     if not args.infile.is_file():
         raise OSError(f"{args.infile}: no such file")
 
+    check_dates(args.date_from, args.date_to)
     report = CorpusReport()
     queries = read_queries(args.infile, report)
     for problem in report.problems:
@@ -42,7 +44,16 @@ def main() -> int:
     searcher = Searcher.from_settings(Settings.from_env(), args.index, args.model, args.engine, args.ray_address)
     with tqdm(total=len(queries), unit="query", desc="searching", file=sys.stderr) as bar:
         write_jsonl(
-            args.out, run_batch(searcher, queries, args.k, args.batch_size, progress=bar.update, mode=args.mode)
+            args.out,
+            run_batch(
+                searcher,
+                queries,
+                args.k,
+                args.batch_size,
+                progress=bar.update,
+                mode=args.mode,
+                dates=(args.date_from, args.date_to),
+            ),
         )
     print(f"answered {len(queries)} queries into {args.out}; {len(report.problems)} line(s) skipped")
     return 1 if not queries and report.problems else 0

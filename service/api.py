@@ -55,7 +55,21 @@ def _answer(queries: list[SearchQuery]) -> list[SearchResponse]:
 
 
 def _search(req: SearchRequest):
-    query = SearchQuery(req.query, req.k, req.lang, req.documents, req.min_score, req.mode, req.ef_search)
+    query = SearchQuery(
+        req.query,
+        req.k,
+        req.lang,
+        req.documents,
+        req.min_score,
+        req.mode,
+        req.ef_search,
+        date_from=req.date_from,
+        date_to=req.date_to,
+        sort=req.sort,
+        offset=req.offset,
+        group=req.group,
+        passages_per_article=req.passages_per_article,
+    )
     return json_response(_answer([query])[0].as_dict())
 
 
@@ -79,7 +93,21 @@ def search_batch():
     """A batch of queries (at most maxItems), encoded together, answered in order."""
     started = time.perf_counter()
     req = json_object(BatchSearchRequest)
-    responses = _answer([SearchQuery(q.query, q.k, q.lang, mode=q.mode, ef_search=q.ef_search) for q in req.queries])
+    responses = _answer(
+        [
+            SearchQuery(
+                q.query,
+                q.k,
+                q.lang,
+                mode=q.mode,
+                ef_search=q.ef_search,
+                date_from=q.date_from,
+                date_to=q.date_to,
+                sort=q.sort,
+            )
+            for q in req.queries
+        ]
+    )
     return json_response(
         {
             "took_ms": round((time.perf_counter() - started) * 1000, 2),

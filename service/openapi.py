@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from flask import Flask
 from pydantic import TypeAdapter
 
-from embeddings.search import Highlight, SearchResult
+from embeddings.search import Counterpart, Highlight, SearchResponse, SearchResult
 from service.responses import Error
 
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -44,8 +44,17 @@ LIBRARY_FIELD_NOTES: dict[type, dict[str, str]] = {
         "cosine a (moved by s onto the passages' scale) and raised by its IDF-weighted coverage c of the "
         "query's words: p + w_a * max(0, a + s - p) + w * c, w = w_l in the query's language, w_x in the "
         "others (ARTICLE_WEIGHT, LEXICAL_WEIGHT, CROSS_LEXICAL_WEIGHT: the server's settings); "
-        "dense: the cosine p; lexical: BM25"
+        "dense: the cosine p; lexical: BM25",
+        "rank": "the place in the whole ranking (offset + place on this page)",
+        "more": "group=article only: the article's next best passages (at most passages_per_article)",
+        "counterparts": "group=article only: the documents in other languages that report the same story, best "
+        "first (at most one per language, document margin at least 1.01)",
     },
+    SearchResponse: {
+        "has_more": "whether a next page (offset + k) holds results",
+        "offset": "results (articles, when grouped) skipped before this page",
+    },
+    Counterpart: {"margin": "document-level ratio margin over both neighbourhoods; above 1 stands out"},
 }
 
 View = TypeVar("View", bound=Callable[..., Any])

@@ -14,7 +14,19 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from embeddings.corpus import DOC_ID_PATTERN
-from embeddings.search import DEFAULT_MODE, MAX_K, MAX_QUERY_CHARS, MODES, NOT_BLANK
+from embeddings.search import (
+    DATE_SORT_POOL,
+    DEFAULT_MODE,
+    DEFAULT_PASSAGES_PER_ARTICLE,
+    GROUPS,
+    MAX_K,
+    MAX_PASSAGES_PER_ARTICLE,
+    MAX_QUERY_CHARS,
+    MODES,
+    NOT_BLANK,
+    SORTS,
+)
+from embeddings.search import MAX_OFFSET as MAX_SEARCH_OFFSET
 from embeddings.text import LANGUAGES
 from embeddings.vector_index import MAX_EF_SEARCH
 from service.errors import ApiError
@@ -55,6 +67,17 @@ EfSearch = Annotated[
     ),
 ]
 
+ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"  # and a day that exists: embeddings.search.check_date
+DATE_FROM_TEXT = "keep documents dated on or after this day, YYYY-MM-DD; an undated document is outside every range"
+DATE_TO_TEXT = "keep documents dated on or before this day, YYYY-MM-DD; not before date_from"
+SORT_TEXT = f"relevance, or date: the best k × {DATE_SORT_POOL} matches (at or above min_score), newest first"
+OFFSET_TEXT = "results to skip (articles, when grouped): the page's start; pages are stable for an unchanged index"
+GROUP_TEXT = "article: one result per document, with more of its passages and its versions in other languages"
+PER_ARTICLE_TEXT = f"with group=article: more passages per article (default {DEFAULT_PASSAGES_PER_ARTICLE})"
+DateFrom = Annotated[str | None, Field(pattern=ISO_DATE, description=DATE_FROM_TEXT)]
+DateTo = Annotated[str | None, Field(pattern=ISO_DATE, description=DATE_TO_TEXT)]
+Sort = Annotated[Literal[SORTS], Field(description=SORT_TEXT)]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # finite numbers only, GET and POST alike
@@ -75,6 +98,14 @@ class SearchRequest(_Strict):
     ] = None
     mode: Mode = DEFAULT_MODE
     ef_search: EfSearch = None
+    date_from: DateFrom = None
+    date_to: DateTo = None
+    sort: Sort = "relevance"
+    offset: Annotated[Integer, Field(ge=0, le=MAX_SEARCH_OFFSET, description=OFFSET_TEXT)] = 0
+    group: Annotated[Literal[GROUPS] | None, Field(description=GROUP_TEXT)] = None
+    passages_per_article: Annotated[Integer, Field(ge=0, le=MAX_PASSAGES_PER_ARTICLE, description=PER_ARTICLE_TEXT)] = (
+        DEFAULT_PASSAGES_PER_ARTICLE
+    )
 
 
 class BatchQuery(_Strict):
@@ -84,6 +115,9 @@ class BatchQuery(_Strict):
     lang: list[Lang] | None = None
     mode: Mode = DEFAULT_MODE
     ef_search: EfSearch = None
+    date_from: DateFrom = None
+    date_to: DateTo = None
+    sort: Sort = "relevance"
 
 
 class BatchSearchRequest(_Strict):
@@ -180,11 +214,24 @@ SEARCH_QUERY = (
         "search effort of an hnsw index (no effect on a flat one); default: HNSW_EF_SEARCH",
         {"type": "integer", "minimum": 1, "maximum": MAX_EF_SEARCH},
     ),
+    Param("date_from", DATE_FROM_TEXT, {"type": "string", "format": "date", "pattern": ISO_DATE}),
+    Param("date_to", DATE_TO_TEXT, {"type": "string", "format": "date", "pattern": ISO_DATE}),
+    Param("sort", SORT_TEXT + " (default relevance)", {"type": "string", "enum": list(SORTS)}),
+    Param("offset", OFFSET_TEXT + " (default 0)", {"type": "integer", "minimum": 0, "maximum": MAX_SEARCH_OFFSET}),
+    Param("group", GROUP_TEXT, {"type": "string", "enum": list(GROUPS)}),
+    Param(
+        "passages_per_article",
+        PER_ARTICLE_TEXT,
+        {"type": "integer", "minimum": 0, "maximum": MAX_PASSAGES_PER_ARTICLE},
+    ),
 )
+_INTEGER_PARAMS = ("k", "ef_search", "offset", "passages_per_article")
+_TEXT_PARAMS = ("min_score", "mode", "date_from", "date_to", "sort", "group")
 
 
 def search_request_from_args() -> SearchRequest:
-    """GET /v1/search?q=...&k=10&lang=kk,ru&documents=a,b&min_score=0.8&mode=dense&ef_search=128"""
+    """GET /v1/search?q=...&k=10&lang=kk,ru&documents=a,b&min_score=0.8&mode=dense&ef_search=128
+    &date_from=2026-01-01&date_to=2026-01-31&sort=date&offset=10&group=article&passages_per_article=2"""
     args = query_args(SEARCH_QUERY)
     if "q" not in args:
         raise ApiError(400, "invalid_request", "the query parameter q is required")
@@ -194,8 +241,8 @@ def search_request_from_args() -> SearchRequest:
         "documents": list_arg(args, "documents"),
     }
     for param in SEARCH_QUERY:
-        if param.name in args and param.name in ("k", "ef_search"):
+        if param.name in args and param.name in _INTEGER_PARAMS:
             data[param.name] = int_arg(args, param, 0)
-        elif param.name in args and param.name in ("min_score", "mode"):
+        elif param.name in args and param.name in _TEXT_PARAMS:
             data[param.name] = args[param.name]
     return SearchRequest.model_validate(data)
