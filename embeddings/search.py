@@ -39,10 +39,11 @@ DEFAULT_MODE = "hybrid"  # chosen by the numbers: README, "Search modes"
 # may belong to the right article).
 CANDIDATE_DEPTH = 50
 ARTICLE_DEPTH = 10
-# Hybrid ranks in tiers of CANDIDATE_DEPTH: the first tier is the best of the candidates at that
-# depth; each next tier the best of those a deeper search adds, with the ones already ranked
-# left out. So a deeper search (a later page, a larger k) never reorders what a shallower one
-# ranked, and pages neither repeat nor skip.
+# Hybrid ranks in rounds of CANDIDATE_DEPTH: a candidate's tier is its place in the dense or
+# lexical list // CANDIDATE_DEPTH (article passages: 0), and round t takes the best not yet
+# ranked among tiers 0..t. A search D deep (a multiple of CANDIDATE_DEPTH) keeps its first D
+# ranks, which any deeper search ranks the same: a later page or a larger k never reorders what
+# an earlier one showed, and pages neither repeat nor skip.
 MAX_OFFSET = 1000
 SORTS = ("relevance", "date")
 GROUPS = ("article",)
@@ -533,10 +534,14 @@ class Searcher:
         order = np.lexsort((-passage_cosines, -scores))
         ranked: list[tuple[int, float]] = []
         taken = np.zeros(len(keys), dtype=bool)
-        for t in range(int(tiers.max()) + 1):
+        # Round t ranks the best CANDIDATE_DEPTH not yet ranked among tiers 0..t, until none is left
+        # (the article passages, all tier 0, may outnumber one round).
+        t = 0
+        while not taken.all():
             pool = order[(tiers[order] <= t) & ~taken[order]][:CANDIDATE_DEPTH]
             taken[pool] = True
             ranked += [(keys[i], float(scores[i])) for i in pool]
+            t += 1
         return ranked
 
     def _dense(

@@ -6,7 +6,7 @@ The pydantic models and the query parameters here are also what ``/openapi.json`
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from flask import request
@@ -47,7 +47,13 @@ def _integral(value: object) -> object:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-Integer = Annotated[int, BeforeValidator(_integral)]
+def integer(low: int, high: int) -> Any:
+    """An integer from ``low`` to ``high``: strict (never true or "64"), with the bounds inside the
+    number's own schema so that the OpenAPI spec says minimum/maximum (bounds put on a type that
+    carries a validator come out as keywords JSON Schema does not know)."""
+    return Annotated[int, Field(strict=True, ge=low, le=high), BeforeValidator(_integral)]
+
+
 Lang = Annotated[Literal[LANGUAGES], Field(description=f"one of {', '.join(LANGUAGES)}")]
 DocId = Annotated[str, Field(pattern=DOC_ID_PATTERN)]
 Mode = Annotated[
@@ -58,10 +64,8 @@ Mode = Annotated[
     ),
 ]
 EfSearch = Annotated[
-    Integer | None,
+    integer(1, MAX_EF_SEARCH) | None,
     Field(
-        ge=1,
-        le=MAX_EF_SEARCH,
         description="search effort of an hnsw index (more: slower, closer to exact); "
         "no effect on a flat index; default: the server's HNSW_EF_SEARCH",
     ),
@@ -74,8 +78,9 @@ SORT_TEXT = f"relevance, or date: the best k × {DATE_SORT_POOL} matches (at or 
 OFFSET_TEXT = "results to skip (articles, when grouped): the page's start; pages are stable for an unchanged index"
 GROUP_TEXT = "article: one result per document, with more of its passages and its versions in other languages"
 PER_ARTICLE_TEXT = f"with group=article: more passages per article (default {DEFAULT_PASSAGES_PER_ARTICLE})"
-DateFrom = Annotated[str | None, Field(pattern=ISO_DATE, description=DATE_FROM_TEXT)]
-DateTo = Annotated[str | None, Field(pattern=ISO_DATE, description=DATE_TO_TEXT)]
+_Date = Annotated[str, Field(pattern=ISO_DATE, json_schema_extra={"format": "date"})]
+DateFrom = Annotated[_Date | None, Field(description=DATE_FROM_TEXT)]
+DateTo = Annotated[_Date | None, Field(description=DATE_TO_TEXT)]
 Sort = Annotated[Literal[SORTS], Field(description=SORT_TEXT)]
 
 
@@ -87,7 +92,7 @@ class SearchRequest(_Strict):
     query: Annotated[
         str, Field(max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK, description="the question, in any language")
     ]
-    k: Annotated[Integer, Field(ge=1, le=MAX_K, description="how many results")] = 10
+    k: Annotated[integer(1, MAX_K), Field(description="how many results")] = 10
     lang: Annotated[list[Lang] | None, Field(description="keep passages in these languages")] = None
     documents: Annotated[
         list[DocId] | None,
@@ -101,9 +106,9 @@ class SearchRequest(_Strict):
     date_from: DateFrom = None
     date_to: DateTo = None
     sort: Sort = "relevance"
-    offset: Annotated[Integer, Field(ge=0, le=MAX_SEARCH_OFFSET, description=OFFSET_TEXT)] = 0
+    offset: Annotated[integer(0, MAX_SEARCH_OFFSET), Field(description=OFFSET_TEXT)] = 0
     group: Annotated[Literal[GROUPS] | None, Field(description=GROUP_TEXT)] = None
-    passages_per_article: Annotated[Integer, Field(ge=0, le=MAX_PASSAGES_PER_ARTICLE, description=PER_ARTICLE_TEXT)] = (
+    passages_per_article: Annotated[integer(0, MAX_PASSAGES_PER_ARTICLE), Field(description=PER_ARTICLE_TEXT)] = (
         DEFAULT_PASSAGES_PER_ARTICLE
     )
 
@@ -111,7 +116,7 @@ class SearchRequest(_Strict):
 class BatchQuery(_Strict):
     id: Annotated[str | int | None, Field(description="echoed back with the results")] = None
     query: Annotated[str, Field(max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)]
-    k: Annotated[Integer, Field(ge=1, le=MAX_K)] = 10
+    k: integer(1, MAX_K) = 10
     lang: list[Lang] | None = None
     mode: Mode = DEFAULT_MODE
     ef_search: EfSearch = None

@@ -3,8 +3,12 @@ refusal is the documented JSON error with the right status."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from embeddings.search import GROUPS, MAX_K, MAX_PASSAGES_PER_ARTICLE, SORTS
+from embeddings.search import MAX_OFFSET as MAX_SEARCH_OFFSET
 from service.validation import MAX_FILTER_DOCUMENTS
 
 KEY = {"Authorization": "Bearer contract-key"}
@@ -50,6 +54,11 @@ def test_integer_parameters_are_plain_digits(client, k):
     _refused(client.get("/v1/search", query_string={"q": "Астана", "k": k}), "k")
 
 
+@pytest.mark.parametrize("k", [True, "5", 5.5])
+def test_an_integer_field_is_a_json_number(client, k):
+    _refused(client.post("/v1/search", json={"query": "Астана", "k": k}), "k")
+
+
 def test_an_integral_number_is_an_integer_in_a_json_body(client):
     """JSON Schema counts 5.0 as an integer, so the spec allows it: the server does too."""
     answer = client.post("/v1/search", json={"query": "Астана", "k": 5.0, "ef_search": 64.0})
@@ -83,6 +92,23 @@ def test_the_spec_states_the_bounds_the_server_enforces(client):
     assert body["query"]["pattern"] == r"\S" and body["documents"]["anyOf"][0]["maxItems"] == MAX_FILTER_DOCUMENTS
     doc_path = spec["paths"]["/v1/documents/{doc_id}"]["get"]["parameters"][0]["schema"]
     assert doc_path["pattern"].startswith("^[A-Za-z0-9_")
+    # Every bound is a JSON Schema keyword (pydantic's own ge/le names would be ignored by clients).
+    assert '"ge"' not in json.dumps(spec) and '"le"' not in json.dumps(spec)
+    for schema in (params, {name: _not_null(value) for name, value in body.items()}):
+        assert (schema["k"]["minimum"], schema["k"]["maximum"]) == (1, MAX_K)
+        assert (schema["offset"]["minimum"], schema["offset"]["maximum"]) == (0, MAX_SEARCH_OFFSET)
+        assert schema["passages_per_article"]["maximum"] == MAX_PASSAGES_PER_ARTICLE
+        assert schema["sort"]["enum"] == list(SORTS)
+        group = schema["group"]
+        assert group.get("enum", [group.get("const")]) == list(GROUPS)
+        for name in ("date_from", "date_to"):
+            assert schema[name]["format"] == "date" and schema[name]["pattern"] == "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def _not_null(schema: dict) -> dict:
+    """The non-null branch of an optional field's schema."""
+    branches = [s for s in schema.get("anyOf", [schema]) if s.get("type") != "null"]
+    return branches[0]
 
 
 def test_a_full_disk_is_a_507_naming_its_kind_health_degrades_and_nothing_is_half_written(
