@@ -3,6 +3,7 @@ articles when it is absent), and the texts the scale section draws its vectors f
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,9 @@ FLORES_DOCS = "flores200_devtest_docs_kk_ru_en.jsonl"
 FLORES_SENTENCES = "flores200_devtest_kk_ru_en.jsonl"
 HEADLINES = "derived/flores_wikinews_title2article.queries.jsonl"
 KAZQAD_QUESTIONS = "kazqad_val.queries.jsonl"
+# The FLORES articles carry no dates: the benchmark gives them one a day from here (a story's kk
+# and ru versions the same day), so that a date range has something to keep.
+FIRST_DAY = datetime.date(2025, 1, 1)
 SCALE_TEXT_FILES = (
     "derived/flores_wikinews_title2article.passages.jsonl",
     "kazqad_val.passages.jsonl",
@@ -32,14 +36,19 @@ SCALE_TEXT_FILES = (
 
 
 def load_documents(eval_dir: Path, limit: int | None) -> tuple[list[Document], str]:
-    """The FLORES devtest articles, kk and ru versions as separate documents (the seeds when the
-    evaluation folder is absent), and a label saying which."""
+    """The FLORES devtest articles, kk and ru versions as separate documents dated a day apart
+    from FIRST_DAY (the seeds when the evaluation folder is absent), and a label saying which."""
     path = Path(eval_dir) / FLORES_DOCS
     if path.is_file():
         rows = read_jsonl(path, limit=limit)
         docs = [
-            make_document(f"{row['doc_id']}-{lang}", row[lang], lang=lang)
-            for row in rows
+            make_document(
+                f"{row['doc_id']}-{lang}",
+                row[lang],
+                lang=lang,
+                date=(FIRST_DAY + datetime.timedelta(days=number)).isoformat(),
+            )
+            for number, row in enumerate(rows)
             for lang in ("kk", "ru")
             if isinstance(row.get(lang), str) and row[lang].strip()
         ]

@@ -9,7 +9,7 @@ one the HTTP rows are left out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
@@ -25,6 +25,7 @@ from embeddings.benchmark.figures import Figure
 from embeddings.benchmark.peer import PEER, peer_figures
 from embeddings.benchmark.profiler import profile_listing
 from embeddings.benchmark.timing import timed_rounds
+from embeddings.corpus import Document
 from embeddings.encoders import DEFAULT_BACKEND
 from embeddings.index import build
 from embeddings.search import Searcher
@@ -88,6 +89,12 @@ def _logged_request_ms(log_path: Path, path: str) -> list[float]:
     return times
 
 
+def _older_half(documents: Sequence[Document]) -> dict[str, str]:
+    """date_from / date_to around the older half of the dated documents (all of them undated: no range)."""
+    days = sorted(doc.date for doc in documents if doc.date)
+    return {"date_from": days[0], "date_to": days[len(days) // 2]} if days else {}
+
+
 def _p99(seconds: np.ndarray) -> float:
     return float(np.percentile(seconds, 99))
 
@@ -110,6 +117,12 @@ def bench_query(ctx: BenchContext, launch_server: ServerLauncher | None = None, 
             served_index = ctx.workdir / f"query-index-{served}"
             contenders["http"] = cleanup.enter_context(_http_search(launch_server, served_index, log_path, served))
         contenders["inproc_torch"] = partial(searchers["torch"].search, k=K, mode="dense")
+        # News search as the page asks it, on the served backend: one result per article, and a
+        # date range that keeps the older half of the dated documents.
+        default = searchers[DEFAULT_BACKEND if DEFAULT_BACKEND in searchers else "torch"]
+        contenders["inproc_plain"] = partial(default.search, k=K)
+        contenders["inproc_grouped"] = partial(default.search, k=K, group="article")
+        contenders["inproc_dated"] = partial(default.search, k=K, **_older_half(ctx.documents))
         contenders["inproc_hybrid"] = partial(searchers["torch"].search, k=K, mode="hybrid")
         for label in ctx.other_backends:
             contenders[f"inproc_{label}"] = partial(searchers[label].search, k=K, mode="dense")
@@ -171,6 +184,20 @@ def bench_query(ctx: BenchContext, launch_server: ServerLauncher | None = None, 
         result.add(
             Figure(
                 "query", f"Searcher.search ({label}) median ÷ bare encode", *timings.ratio(f"inproc_{label}", "bare")
+            )
+        )
+    news_options = (
+        ("grouped", "group=article", "counterparts computed at an article's first grouped answer, then cached"),
+        ("dated", "a date range (half the documents)", ""),
+    )
+    for name, what, note in news_options:
+        result.add(
+            Figure(
+                "query",
+                f"Searcher.search with {what} ÷ without (median, default backend)",
+                *timings.ratio(f"inproc_{name}", "inproc_plain"),
+                target="≤ 1.2",
+                note=note,
             )
         )
     result.figures += peer_figures(timings, ctx.encoders, "query ({}, in-process) ÷ txtai search", "inproc_{}")
