@@ -13,6 +13,10 @@ would be) and queried through :class:`embeddings.search.Searcher` with ``query:`
 - Headline → article: index the kk / ru / en article texts, query with the English WikiNews
   headline restricted to kk and ru passages (the cross-lingual case); hit@1 and recall@10 over
   the article's kk and ru versions.
+- Counterparts: FLORES articles in kk and ru, a sentence per paragraph, with every other article's
+  ru version left out; for each document the best document in the other language by the document
+  margin (:func:`embeddings.alignment.counterparts`): precision and recall of those shown at
+  ``COUNTERPART_MIN_MARGIN``, and the margins that separate true from wrong ones.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embeddings.alignment import COUNTERPART_MIN_MARGIN, counterparts
 from embeddings.corpus import CorpusError, Document, make_document, read_corpus, read_jsonl
 from embeddings.fusion import TUNED, Fusion
 from embeddings.index import build
@@ -479,6 +484,100 @@ def _dev(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, 
     return SetResult("dev", SETS["dev"].description, metrics, counts, part.pool, time.perf_counter() - started)
 
 
+COUNTERPART_COLUMN = "document margin"  # the counterpart sets' figures depend on no search mode
+# The thresholds tried on counterparts-dev; COUNTERPART_MIN_MARGIN is the one with the best F1 there.
+COUNTERPART_GRID = (1.0, 1.005, 1.01, 1.015, 1.02, 1.025, 1.03)
+
+
+def _without_every_other_russian(documents: list[Document]) -> list[Document]:
+    """Articles in order, kk and ru: the ru version of every other article left out, so half the
+    Kazakh articles have a counterpart and half have none."""
+    articles = list(dict.fromkeys(doc.id.rsplit(".", 1)[0] for doc in documents))
+    dropped = {f"{article}.ru" for article in articles[::2]}
+    return [doc for doc in documents if doc.id not in dropped]
+
+
+def counterpart_margins(
+    documents: list[Document], encoder, tmp: Path, progress: Progress
+) -> list[tuple[str, bool, float]]:
+    """For each document that has a best document in the other language (kk ↔ ru): (its direction
+    "kk→ru" or "ru→kk", whether that best one is its own other version, the margin)."""
+    searcher = _build_index(documents, tmp / "counterparts", encoder, progress)
+    ids = {doc.id for doc in documents}
+    found = []
+    for doc in documents:
+        article, lang = doc.id.rsplit(".", 1)
+        other = "ru" if lang == "kk" else "kk"
+        best = [
+            pair
+            for pair in counterparts(searcher.index, doc.id, min_margin=0.0)
+            if pair.target_id.endswith(f".{other}")
+        ]
+        if best:
+            true = best[0].target_id == f"{article}.{other}" and best[0].target_id in ids
+            found.append((f"{lang}→{other}", true, best[0].margin))
+    searcher.index.close()
+    return found
+
+
+def _having_counterparts(ids: set[str], lang: str, other: str) -> int:
+    return sum(1 for d in ids if d.endswith(f".{lang}") and f"{d.rsplit('.', 1)[0]}.{other}" in ids)
+
+
+def best_counterpart_margin(margins: list[tuple[str, bool, float]], ids: set[str]) -> float:
+    """The threshold of COUNTERPART_GRID with the best F1 of the counterparts shown (both
+    directions together); ties go to the higher threshold (fewer wrong ones shown)."""
+    having = _having_counterparts(ids, "kk", "ru") + _having_counterparts(ids, "ru", "kk")
+
+    def f1(threshold: float) -> float:
+        shown = [true for _, true, margin in margins if margin >= threshold]
+        right = sum(shown)
+        return 2 * right / (len(shown) + having) if shown or having else 0.0
+
+    return max(reversed(COUNTERPART_GRID), key=f1)
+
+
+def _counterpart_figures(
+    name: str, documents: list[Document], encoder, tmp: Path, progress: Progress, started: float
+) -> SetResult:
+    documents = _without_every_other_russian(documents)
+    ids = {doc.id for doc in documents}
+    margins = counterpart_margins(documents, encoder, tmp, progress)
+    metrics: dict[str, dict[str, float]] = {}
+    counts: dict[str, int] = {}
+    for direction, (lang, other) in (("kk→ru", ("kk", "ru")), ("ru→kk", ("ru", "kk"))):
+        having = _having_counterparts(ids, lang, other)
+        shown = [true for kind, true, margin in margins if kind == direction and margin >= COUNTERPART_MIN_MARGIN]
+        metrics[f"{direction} precision"] = {COUNTERPART_COLUMN: round(sum(shown) / len(shown), 4) if shown else 1.0}
+        metrics[f"{direction} recall"] = {COUNTERPART_COLUMN: round(sum(shown) / having, 4) if having else 1.0}
+        counts[f"{direction} precision"], counts[f"{direction} recall"] = len(shown), having
+    true_margins = [margin for _, true, margin in margins if true]
+    wrong_margins = [margin for _, true, margin in margins if not true]
+    if true_margins and wrong_margins:
+        metrics["true margin p1"] = {COUNTERPART_COLUMN: round(float(np.percentile(true_margins, 1)), 4)}
+        metrics["wrong margin max"] = {COUNTERPART_COLUMN: round(max(wrong_margins), 4)}
+        counts["true margin p1"], counts["wrong margin max"] = len(true_margins), len(wrong_margins)
+    if SETS[name].tuning:
+        metrics["best threshold"] = {COUNTERPART_COLUMN: best_counterpart_margin(margins, ids)}
+        counts["best threshold"] = len(margins)
+    return SetResult(name, SETS[name].description, metrics, counts, len(documents), time.perf_counter() - started)
+
+
+def _counterparts(data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, ranking: Ranking) -> SetResult:
+    started = time.perf_counter()
+    return _counterpart_figures("counterparts", devtest_articles(data, limit), encoder, tmp, progress, started)
+
+
+def _counterparts_dev(
+    data: Path, encoder, tmp: Path, limit: int | None, progress: Progress, ranking: Ranking
+) -> SetResult:
+    started = time.perf_counter()
+    documents, _ = dev_articles(data, keep_lead=True)
+    return _counterpart_figures(
+        "counterparts-dev", documents[: 2 * limit if limit else None], encoder, tmp, progress, started
+    )
+
+
 SETS: dict[str, EvalSet] = {
     "flores": EvalSet("flores", "FLORES-200 devtest sentences, top-1 bitext retrieval", (FLORES,), _flores),
     "tatoeba": EvalSet("tatoeba", "Tatoeba kk-ru (v2021-08-07), top-1 bitext retrieval", (TATOEBA,), _tatoeba),
@@ -494,6 +593,19 @@ SETS: dict[str, EvalSet] = {
         "FLORES devtest articles, a sentence per paragraph, kk + ru in one pool; en WikiNews headline → article",
         (FLORES, FLORES_DOCS, HEADLINE_QUERIES),
         _articles,
+    ),
+    "counterparts": EvalSet(
+        "counterparts",
+        "FLORES devtest articles kk + ru, every other ru version left out: the other version by document margin",
+        (FLORES, FLORES_DOCS),
+        _counterparts,
+    ),
+    "counterparts-dev": EvalSet(
+        "counterparts-dev",
+        "TUNING ONLY (not reported): the same on FLORES dev pseudo-articles, where the margin threshold is chosen",
+        (SIB200,),
+        _counterparts_dev,
+        tuning=True,
     ),
     "dev": EvalSet(
         "dev",
@@ -563,7 +675,7 @@ def format_table(results: Sequence[SetResult]) -> str:
     """A plain-text table: one line per metric, one column per mode, the set's time on its first line."""
     modes = list(dict.fromkeys(mode for r in results for values in r.metrics.values() for mode in values))
     lines = [
-        f"{'set':<10} {'metric':<14} " + " ".join(f"{m:>8}" for m in modes) + f" {'n':>6} {'pool':>6} {'seconds':>8}"
+        f"{'set':<16} {'metric':<17} " + " ".join(f"{m:>8}" for m in modes) + f" {'n':>6} {'pool':>6} {'seconds':>8}"
     ]
     lines.append("-" * len(lines[0]))
     for result in results:
@@ -572,17 +684,19 @@ def format_table(results: Sequence[SetResult]) -> str:
             name = result.name if i == 0 else ""
             pool = str(result.pool) if i == 0 else ""
             cells = " ".join(f"{values[m]:>8.4f}" if m in values else f"{'':>8}" for m in modes)
-            lines.append(f"{name:<10} {metric:<14} {cells} {result.counts[metric]:>6} {pool:>6} {seconds}")
+            lines.append(f"{name:<16} {metric:<17} {cells} {result.counts[metric]:>6} {pool:>6} {seconds}")
     return "\n".join(lines)
 
 
 def mode_means(results: Sequence[SetResult]) -> dict[str, float]:
-    """Each mode's mean over every figure of every set: how the default mode is chosen."""
+    """Each mode's mean over every figure of every set: how the default mode is chosen (the
+    counterpart figures depend on no mode and stay out)."""
     values: dict[str, list[float]] = {}
     for result in results:
         for per_mode in result.metrics.values():
             for mode, value in per_mode.items():
-                values.setdefault(mode, []).append(value)
+                if mode != COUNTERPART_COLUMN:
+                    values.setdefault(mode, []).append(value)
     return {mode: round(float(np.mean(v)), 4) for mode, v in values.items()}
 
 

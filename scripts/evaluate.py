@@ -62,7 +62,7 @@ def main() -> int:
         "--only",
         action="append",
         choices=list(SETS),
-        help="run only this set (repeatable; default: every set but the tuning set 'dev')",
+        help="run only this set (repeatable; default: every set but the tuning sets 'dev' and 'counterparts-dev')",
     )
     parser.add_argument(
         "--mode",
@@ -124,7 +124,8 @@ def main() -> int:
     else:
         print(format_table(results))
         means = mode_means(results)
-        print("mean of every figure: " + ", ".join(f"{mode} {value:.4f}" for mode, value in means.items()))
+        if means:
+            print("mean of every figure: " + ", ".join(f"{mode} {value:.4f}" for mode, value in means.items()))
     print(
         f"total {seconds:.1f} s (model {encoder.identity.name}, data {args.data}"
         + (f", first {args.limit} rows of each set" if args.limit else "")

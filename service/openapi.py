@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from flask import Flask
 from pydantic import TypeAdapter
 
+from embeddings.alignment import COUNTERPART_MIN_MARGIN
 from embeddings.search import Counterpart, Highlight, SearchResponse, SearchResult
 from service.responses import Error
 
@@ -48,7 +49,7 @@ LIBRARY_FIELD_NOTES: dict[type, dict[str, str]] = {
         "rank": "the place in the whole ranking (offset + place on this page)",
         "more": "group=article only: the article's next best passages (at most passages_per_article)",
         "counterparts": "group=article only: the documents in other languages that report the same story, best "
-        "first (at most one per language, document margin at least 1.01)",
+        f"first (at most one per language, document margin at least {COUNTERPART_MIN_MARGIN})",
     },
     SearchResponse: {
         "has_more": "whether a next page (offset + k) holds results",

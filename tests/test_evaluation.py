@@ -7,7 +7,8 @@ import math
 import orjson
 import pytest
 
-from embeddings.evaluation import SETS, evaluate, format_table, mrr_at, ndcg_at, recall_at
+from embeddings.alignment import COUNTERPART_MIN_MARGIN
+from embeddings.evaluation import COUNTERPART_COLUMN, evaluate, format_table, mrr_at, ndcg_at, recall_at
 from embeddings.search import MODES
 from tests.test_scripts import script
 
@@ -35,7 +36,7 @@ def test_metrics_on_a_hand_made_ranking():
 
 
 @pytest.mark.eval
-@pytest.mark.parametrize("name", list(SETS))
+@pytest.mark.parametrize("name", list(EXPECTED))
 def test_every_metric_on_a_50_row_slice(eval_dir, encoder, name):
     [result] = evaluate(eval_dir, encoder, only=[name], limit=50)
     assert set(result.metrics) == EXPECTED[name]
@@ -47,6 +48,19 @@ def test_every_metric_on_a_50_row_slice(eval_dir, encoder, name):
         assert result.counts[metric] == 50
     assert result.seconds > 0
     assert name in format_table([result])
+
+
+@pytest.mark.eval
+def test_counterparts_are_found_and_the_threshold_is_the_tuning_sets_choice(eval_dir, encoder):
+    devtest, dev = evaluate(eval_dir, encoder, only=["counterparts", "counterparts-dev"], limit=50)
+    for result in (devtest, dev):  # on 50 articles a wrong pick is 1 in 25: chance would be far lower
+        for direction in ("kk→ru", "ru→kk"):
+            assert result.metrics[f"{direction} precision"][COUNTERPART_COLUMN] >= 0.85, result.metrics
+            assert result.metrics[f"{direction} recall"][COUNTERPART_COLUMN] >= 0.85, result.metrics
+        assert result.counts["kk→ru recall"] == 25  # every other Russian version is left out
+    assert "best threshold" in dev.metrics and "best threshold" not in devtest.metrics
+    [full_dev] = evaluate(eval_dir, encoder, only=["counterparts-dev"])
+    assert full_dev.metrics["best threshold"][COUNTERPART_COLUMN] == COUNTERPART_MIN_MARGIN
 
 
 @pytest.mark.eval
