@@ -88,6 +88,23 @@ def test_build_search_and_batch_query_on_a_partly_bad_corpus(tmp_path):
     }
     assert {r["lang"] for r in rows[1]["results"]} == {"kk"}
 
+    # News options: the Minsk article (000) is dated 2026-02-06, the Tajik one (001) is undated.
+    grouped = script("search.py", "--index", str(index), "--json", "--group", "article", "--k", "5", "Lukashenko")
+    assert grouped.returncode == 0, grouped.stderr
+    articles = orjson.loads(grouped.stdout)["results"]
+    assert sorted(r["doc_id"] for r in articles) == ["000_51035c6eea1197a6", "001_fdb75db5e4a0ae0c"]
+    assert all(len(r["more"]) == 2 and r["counterparts"] == [] for r in articles)
+    dated = script("search.py", "--index", str(index), "--json", "--date-from", "2026-02-01", "Рустами Эмомали")
+    assert {r["doc_id"] for r in orjson.loads(dated.stdout)["results"]} == {"000_51035c6eea1197a6"}
+    bad = script("search.py", "--index", str(index), "--date-from", "2026-02-31", "Рустами Эмомали")
+    assert bad.returncode == 2 and "date_from must be a date" in bad.stderr and "Traceback" not in bad.stderr
+    answered = script(
+        "batch_query.py", "--index", str(index), "--in", str(queries), "--out", str(out), "--date-to", "2026-12-31"
+    )
+    assert answered.returncode == 0, answered.stderr
+    rows = [orjson.loads(line) for line in out.read_text().splitlines()]
+    assert {r["doc_id"] for row in rows for r in row["results"]} == {"000_51035c6eea1197a6"}
+
 
 def test_search_on_a_missing_index_says_so(tmp_path):
     done = script("search.py", "--index", str(tmp_path / "none"), "anything")
