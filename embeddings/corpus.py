@@ -1,8 +1,10 @@
-"""Reading corpora: a folder of seed-format ``.txt`` articles, or a ``.jsonl`` file.
+"""Reading corpora: a folder of seed-format ``.txt`` articles, saved HTML pages (``.html``,
+``.htm``) and RSS/Atom feeds (``.rss``, ``.atom``, ``.xml``), any one such file, or a ``.jsonl`` file.
 
 Seed format: an optional first line `` date YYYY-MM-DD <title>``, then one paragraph per line.
 Without that line the title is the first sentence and the date is unknown. The header title is
-part of the article's text (in the seeds it is often the lead sentence).
+part of the article's text (in the seeds it is often the lead sentence). A page is one document
+named by its file; a feed gives one per entry. ``embeddings.news_files`` extracts their text.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import orjson
 
+from embeddings import news_files
 from embeddings.text import clean_paragraphs, detect_language, normalize, sentence_spans
 
 _HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s+(.+?)\s*$")
@@ -24,6 +27,11 @@ DOC_ID_PATTERN = r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}$"
 DOC_ID_RULE = "1-128 ASCII letters, digits, '_', '-' or '.', not starting with '.'"
 _DOC_ID = re.compile(DOC_ID_PATTERN.removesuffix("$"))
 TITLE_MAX_CHARS = 300
+TEXT_SUFFIXES = (".txt",)
+PAGE_SUFFIXES = (".html", ".htm")
+FEED_SUFFIXES = (".rss", ".atom", ".xml")
+FILE_SUFFIXES = TEXT_SUFFIXES + PAGE_SUFFIXES + FEED_SUFFIXES  # what a corpus folder is read for
+_KINDS = ", ".join(FILE_SUFFIXES[:-1]) + " or " + FILE_SUFFIXES[-1]
 
 
 class CorpusError(ValueError):
@@ -98,21 +106,64 @@ def parse_seed_text(doc_id: str, raw: str, source: str = "") -> Document:
     return make_document(doc_id, "\n".join(lines), title=title, date=date, source=source)
 
 
-def _read_txt_files(files: list[Path], report: CorpusReport) -> Iterator[Document]:
+def _read_feed(path: Path, raw: bytes, report: CorpusReport) -> Iterator[Document]:
+    """One document per entry, named ``<file stem>-<entry key>``: a feed read again replaces its
+    documents, not doubles them. The entry's link is its source."""
+    try:
+        entries = news_files.parse_feed(raw)
+    except ValueError as exc:
+        report.problems.append(f"{path}: {exc}; skipped")
+        return
+    for number, entry in enumerate(entries, 1):
+        where = f"{path}: entry {number} ({entry.name})"
+        if not entry.text:
+            report.problems.append(f"{where}: no text (neither content nor summary); skipped")
+            continue
+        try:
+            yield make_document(
+                f"{path.stem}-{entry.key}",
+                entry.text,
+                title=entry.title,
+                date=entry.date,
+                lang=entry.lang,
+                source=entry.link or str(path),
+            )
+        except ValueError as exc:
+            report.problems.append(f"{where}: {exc}; skipped")
+            continue
+        report.documents += 1
+
+
+def _read_page(path: Path, raw: bytes) -> Document:
+    """The page's article, named by the file; its source is the URL the page names, else the file."""
+    page = news_files.extract_page(raw)
+    source = page.url or str(path)
+    return make_document(path.stem, page.text, title=page.title, date=page.date, lang=page.lang, source=source)
+
+
+def _read_files(files: list[Path], report: CorpusReport) -> Iterator[Document]:
     for path in files:
         try:
-            raw = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            report.problems.append(f"{path}: not UTF-8 text (byte {exc.start}); skipped")
-            continue
+            raw = path.read_bytes()
         except OSError as exc:
             report.problems.append(f"{path}: cannot be read ({exc.strerror}); skipped")
             continue
+        suffix = path.suffix.lower()
+        if suffix in FEED_SUFFIXES:
+            yield from _read_feed(path, raw, report)
+            continue
         try:
-            yield parse_seed_text(path.stem, raw, source=str(path))
+            if suffix in PAGE_SUFFIXES:
+                doc = _read_page(path, raw)
+            else:
+                doc = parse_seed_text(path.stem, raw.decode("utf-8"), source=str(path))
+        except UnicodeDecodeError as exc:
+            report.problems.append(f"{path}: not UTF-8 text (byte {exc.start}); skipped")
+            continue
         except ValueError as exc:
             report.problems.append(f"{path}: {exc}; skipped")
             continue
+        yield doc
         report.documents += 1
 
 
@@ -168,7 +219,8 @@ def _read_jsonl(path: Path, report: CorpusReport) -> Iterator[Document]:
 
 
 def read_corpus(path: Path | str, report: CorpusReport | None = None) -> Iterator[Document]:
-    """Documents from a folder of ``.txt`` files or a ``.jsonl`` file.
+    """Documents from a folder of ``.txt``, ``.html``/``.htm`` and ``.rss``/``.atom``/``.xml`` files
+    (in name order, all kinds together), from one such file, or from a ``.jsonl`` file.
 
     Unreadable items are skipped and described in ``report.problems``; a path that does not
     exist or holds no candidate files raises CorpusError.
@@ -178,10 +230,12 @@ def read_corpus(path: Path | str, report: CorpusReport | None = None) -> Iterato
     if not path.exists():
         raise CorpusError(f"{path}: no such file or folder")
     if path.is_dir():
-        files = sorted(path.glob("*.txt"))
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in FILE_SUFFIXES and p.is_file())
         if not files:
-            raise CorpusError(f"{path}: no .txt files in this folder")
-        return _read_txt_files(files, report)
+            raise CorpusError(f"{path}: no {_KINDS} files in this folder")
+        return _read_files(files, report)
+    if path.suffix.lower() in FILE_SUFFIXES:
+        return _read_files([path], report)
     if path.suffix == ".jsonl":
         return _read_jsonl(path, report)
-    raise CorpusError(f"{path}: expected a folder of .txt articles or a .jsonl file")
+    raise CorpusError(f"{path}: expected a folder of {_KINDS} files, one such file, or a .jsonl file")

@@ -1,5 +1,6 @@
-"""Build an index directory from a corpus (a folder of seed-format .txt articles or a .jsonl file),
-keeping the documents added through the API, or re-index it from the documents it holds."""
+"""Build an index directory from a corpus (a folder of seed-format .txt articles, saved .html/.htm
+news pages and .rss/.atom/.xml feeds, one such file, or a .jsonl file), keeping the documents added
+through the API, or re-index it from the documents it holds."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ def main() -> int:
     defaults = ChunkerSettings()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--corpus", type=Path, default=Path("seeds"), help="corpus folder or .jsonl (default: %(default)s)"
+        "--corpus",
+        type=Path,
+        default=Path("seeds"),
+        help="corpus folder (.txt, .html, .htm, .rss, .atom, .xml), one such file, or a .jsonl (default: %(default)s)",
     )
     parser.add_argument(
         "--index", type=Path, default=settings.index_dir, help="index directory (default: INDEX_DIR or %(default)s)"

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app
 
 from embeddings.alignment import related_passages
 from embeddings.corpus import DOC_ID_PATTERN, make_document, validate_doc_id
+from embeddings.news_files import extract_page
 from embeddings.search import QueryError, check_languages
 from embeddings.text import LANGUAGES
 from service import responses
@@ -104,10 +105,16 @@ def get_document(doc_id: str):
 def put_document():
     """Add a document, or replace the one with the same id."""
     body: DocumentIn = json_object(DocumentIn)
-    # Without an id, the text names the document: posting the same text twice replaces, not doubles.
-    doc_id = body.id or "doc-" + hashlib.sha256(body.text.encode()).hexdigest()[:16]
+    posted = body.text if body.text is not None else body.html
+    # Without an id, the text (or page) names the document: posting it twice replaces, not doubles.
+    doc_id = body.id or "doc-" + hashlib.sha256(posted.encode()).hexdigest()[:16]
+    text, title, date, lang = body.text, body.title, body.date, body.lang
     try:
-        doc = make_document(doc_id, body.text, title=body.title, date=body.date, lang=body.lang, source="api")
+        if body.html is not None:  # what the request gives wins over what the page says
+            page = extract_page(body.html)
+            text, title, date, lang = page.text, title or page.title, date or page.date, lang or page.lang
+        # "api" is the source a rebuild from a corpus keeps the document by, so a page's URL is not kept
+        doc = make_document(doc_id, text, title=title, date=date, lang=lang, source="api")
     except ValueError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
     s = searcher()

@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from flask import request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from embeddings.corpus import DOC_ID_PATTERN
@@ -130,18 +131,48 @@ class BatchSearchRequest(_Strict):
 
 
 class DocumentIn(_Strict):
+    """A document to add: its text, or an HTML page to take the article from (exactly one of the two).
+
+    From a page, the main text, title, date and declared language (kk, ru or en) are extracted;
+    the id, title, date and lang given here win over them."""
+
+    # The spec's form of _text_or_html: a field that is null counts as absent, as the server reads it.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [{"required": [name], "properties": {name: {"type": "string"}}} for name in ("text", "html")]
+        }
+    )
+
     id: Annotated[
         str | None,
         Field(
             pattern=DOC_ID_PATTERN,
-            description="1-128 ASCII letters, digits, '_', '-', '.', not starting with '.'; default: from the text; "
-            "an existing id is replaced",
+            description="1-128 ASCII letters, digits, '_', '-', '.', not starting with '.'; default: from the text "
+            "or the html; an existing id is replaced",
         ),
     ] = None
-    title: Annotated[str | None, Field(max_length=1000, description="default: the first sentence")] = None
-    date: Annotated[str | None, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")] = None
-    lang: Annotated[Lang | None, Field(description="default: detected")] = None
-    text: Annotated[str, Field(min_length=1, description="paragraphs separated by newlines")]
+    title: Annotated[str | None, Field(max_length=1000, description="default: the page's, else the first sentence")] = (
+        None
+    )
+    date: Annotated[
+        str | None, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD; default: the page's")
+    ] = None
+    lang: Annotated[Lang | None, Field(description="default: the page's (kk, ru or en), else detected")] = None
+    text: Annotated[str | None, Field(min_length=1, description="paragraphs separated by newlines; or html")] = None
+    html: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            description="a whole HTML page (a news site's article page); its article text is indexed, menus, "
+            "share buttons, related links, comments and footers are not; or text",
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _text_or_html(self) -> DocumentIn:
+        if (self.text is None) == (self.html is None):
+            raise PydanticCustomError("text_or_html", "give exactly one of the fields text and html")
+        return self
 
 
 def json_body() -> object:

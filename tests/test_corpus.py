@@ -56,7 +56,7 @@ def test_a_file_that_is_not_utf8_is_skipped_with_its_name(tmp_path):
 def test_missing_and_empty_corpora_raise(tmp_path):
     with pytest.raises(CorpusError, match="no such file"):
         read_corpus(tmp_path / "nowhere")
-    with pytest.raises(CorpusError, match=r"no \.txt files"):
+    with pytest.raises(CorpusError, match=r"no \.txt, \.html, \.htm, \.rss, \.atom or \.xml files"):
         read_corpus(tmp_path)
 
 

@@ -32,7 +32,7 @@ def test_bad_corpora_fail_with_one_clear_line(tmp_path):
     assert missing.returncode == 2 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
     (tmp_path / "empty").mkdir()
     empty = script("build_index.py", "--corpus", str(tmp_path / "empty"), "--index", str(tmp_path / "i"))
-    assert empty.returncode == 2 and "no .txt files" in empty.stderr
+    assert empty.returncode == 2 and "no .txt, .html, .htm, .rss, .atom or .xml files" in empty.stderr
     bad = tmp_path / "bad.jsonl"
     bad.write_text('not json\n{"id": "x"}\n', encoding="utf-8")
     nothing = script("build_index.py", "--corpus", str(bad), "--index", str(tmp_path / "i"))
