@@ -28,8 +28,8 @@ import faiss
 import numpy as np
 
 from embeddings import runtime
+from embeddings.checks import QueryError, check_languages
 from embeddings.index import Index
-from embeddings.search import QueryError, check_languages
 from embeddings.store import PassageVectors
 from embeddings.text import LANGUAGES
 

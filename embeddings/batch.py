@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from embeddings.checks import QueryError, check_languages
 from embeddings.corpus import CorpusReport, jsonl_objects
-from embeddings.search import DEFAULT_MODE, QueryError, Searcher, SearchQuery, check_languages, check_query
+from embeddings.search import DEFAULT_MODE, Searcher, SearchQuery, check_query
 
 
 @dataclass

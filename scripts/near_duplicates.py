@@ -12,10 +12,10 @@ import argparse
 import time
 from pathlib import Path
 
+from embeddings.checks import check_languages
 from embeddings.cli import add_margin_job_arguments, margin_job_options, open_margin_job_index, run, write_jsonl
 from embeddings.config import Settings
 from embeddings.near_duplicates import DEFAULT_SAME_LANGUAGE_THRESHOLD, DEFAULT_THRESHOLD, find_near_duplicates
-from embeddings.search import check_languages
 
 
 def main() -> int:

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from embeddings.alignment import LEVELS, align
+from embeddings.checks import check_languages
 from embeddings.cli import add_margin_job_arguments, margin_job_options, open_margin_job_index, run, write_jsonl
 from embeddings.config import Settings
-from embeddings.search import check_languages
 
 
 def main() -> int:

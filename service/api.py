@@ -7,7 +7,8 @@ import time
 
 from flask import Blueprint, current_app
 
-from embeddings.search import QueryError, SearchQuery, SearchResponse
+from embeddings.checks import QueryError
+from embeddings.search import SearchQuery, SearchResponse
 from service.context import current_index, searcher
 from service.errors import STORAGE_FAULT, ApiError
 from service.jsonio import json_response

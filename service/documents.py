@@ -8,9 +8,9 @@ import re
 from flask import Blueprint, current_app
 
 from embeddings.alignment import related_passages
+from embeddings.checks import QueryError, check_languages
 from embeddings.corpus import DOC_ID_PATTERN, make_document, validate_doc_id
 from embeddings.news_files import extract_page
-from embeddings.search import QueryError, check_languages
 from embeddings.text import LANGUAGES
 from service import responses
 from service.auth import require_key

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from embeddings.alignment import PassageNotFound, align, passage_key, related_passages
+from embeddings.checks import QueryError
 from embeddings.index import Index
-from embeddings.search import QueryError
 from tests.test_scripts import script
 
 # Seed 000 (kk): Koshanov met ... and Natalya Kochanova ↔ seed 003 (ru): Ashimbayev's talks with Kochanova.

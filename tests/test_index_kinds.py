@@ -18,9 +18,10 @@ import pytest
 import requests
 
 from embeddings import vector_index
+from embeddings.checks import QueryError
 from embeddings.corpus import make_document, read_corpus
 from embeddings.index import Index, IndexDirError, build, current_generation_dir
-from embeddings.search import QueryError, Searcher
+from embeddings.search import Searcher
 from embeddings.vector_index import VectorIndex, build_faiss_index, choose_kind
 from tests.conftest import ROOT, SEEDS
 

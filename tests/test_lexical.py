@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from embeddings.checks import QueryError
 from embeddings.fusion import CROSS_LEXICAL_WEIGHT, LEXICAL_WEIGHT, Fusion
 from embeddings.lexical import fold, match_expression, token_spans, tokens
-from embeddings.search import QueryError, Searcher
+from embeddings.search import Searcher
 
 
 def test_kazakh_letters_fold_to_their_russian_neighbours():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from embeddings.checks import QueryError
 from embeddings.corpus import make_document, read_corpus
 from embeddings.index import Index, build
 from embeddings.near_duplicates import find_near_duplicates
-from embeddings.search import QueryError
 from tests.conftest import SEEDS
 from tests.test_scripts import script
 

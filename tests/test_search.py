@@ -5,10 +5,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from embeddings.checks import QueryError
 from embeddings.corpus import read_corpus
 from embeddings.evaluation import SEED_QUESTIONS
 from embeddings.index import MANIFEST, Index, IndexDirError, build, current_generation_dir
-from embeddings.search import QueryError
 from tests.conftest import SEEDS
 
 # The cross-lingual seed questions live with the evaluation: the tuning rule holds weights to them.
