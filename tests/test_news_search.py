@@ -4,21 +4,16 @@ per article with its versions in other languages, and pages of results."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 import requests
 
 from embeddings.corpus import parse_seed_text
 from service.process import ServerProcess
+from tests.conftest import MINSK_KK, MINSK_RU, MINSK_RU_BODY, SEEDS
 
 KEY = "news-key-8d1e"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-ROOT = Path(__file__).resolve().parents[1]
-SEEDS = ROOT / "seeds"
-MINSK_KK = "000_51035c6eea1197a6"  # Koshanov's visit to Minsk, in Kazakh
-# Our own Russian rendering of seven paragraphs of that article (the seeds have no Russian version).
-MINSK_RU = parse_seed_text("minsk-visit-ru", (Path(__file__).parent / "assets" / "minsk_visit_ru.txt").read_text())
 QUESTION = "Лукашенко торговля"  # three passages of one seed article in the top five, ungrouped
 EVERY_PASSAGE = 100  # more than the seeds' 62 passages: a search this deep returns them all
 
@@ -155,8 +150,7 @@ def test_a_kazakh_article_shows_its_russian_version_once_there_is_one(writable):
 
     before = grouped()
     assert before[MINSK_KK] == []  # no other seed reports the visit in another language
-    document = {"id": MINSK_RU.id, "title": MINSK_RU.title, "date": MINSK_RU.date, "text": MINSK_RU.text}
-    posted = requests.post(writable.url + "/v1/documents", json=document, headers=AUTH, timeout=120)
+    posted = requests.post(writable.url + "/v1/documents", json=MINSK_RU_BODY, headers=AUTH, timeout=120)
     assert posted.status_code == 201, posted.text
     after = grouped()
     (russian,) = after[MINSK_KK]

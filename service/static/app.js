@@ -93,6 +93,41 @@
       ru: "Результатов",
       kk: "Нәтиже саны",
     },
+    dates: {
+      en: "Published",
+      ru: "Дата публикации",
+      kk: "Жарияланған күні",
+    },
+    dateFrom: {
+      en: "from",
+      ru: "с",
+      kk: "қашаннан",
+    },
+    dateTo: {
+      en: "to",
+      ru: "по",
+      kk: "қашанға дейін",
+    },
+    group: {
+      en: "One result per article",
+      ru: "Один результат на статью",
+      kk: "Әр мақаладан бір нәтиже",
+    },
+    sort: {
+      en: "Order",
+      ru: "Порядок",
+      kk: "Реті",
+    },
+    sort_relevance: {
+      en: "Best match first",
+      ru: "Сначала самые подходящие",
+      kk: "Ең сәйкесі алдымен",
+    },
+    sort_date: {
+      en: "Newest first",
+      ru: "Сначала новые",
+      kk: "Ең жаңасы алдымен",
+    },
     resultsHeading: {
       en: "Results",
       ru: "Результаты",
@@ -111,6 +146,19 @@
       },
       kk: (n, ms, ql) => `${n} нәтиже, ${ms} мс · сұрақ тілі: ${ql}`,
     },
+    foundArticles: {
+      en: (n, ms, ql) => `${n} ${n === 1 ? "article" : "articles"} in ${ms} ms · question in ${ql}`,
+      ru: (n, ms, ql) => {
+        const form = { one: "статья", few: "статьи" }[new Intl.PluralRules("ru").select(n)] || "статей";
+        return `${n} ${form} за ${ms} мс · вопрос на языке: ${ql}`;
+      },
+      kk: (n, ms, ql) => `${n} мақала, ${ms} мс · сұрақ тілі: ${ql}`,
+    },
+    more: {
+      en: "More results",
+      ru: "Ещё результаты",
+      kk: "Тағы нәтижелер",
+    },
     empty: {
       en: "Nothing matched this question.",
       ru: "По этому вопросу ничего не нашлось.",
@@ -125,6 +173,21 @@
       en: "Search all languages",
       ru: "Искать на всех языках",
       kk: "Барлық тілде іздеу",
+    },
+    emptyDated: {
+      en: "Only articles of the chosen dates are searched.",
+      ru: "Поиск идёт только по статьям за выбранные даты.",
+      kk: "Тек таңдалған күндердегі мақалалар ізделеді.",
+    },
+    clearDates: {
+      en: "Search every date",
+      ru: "Искать за все даты",
+      kk: "Барлық күн бойынша іздеу",
+    },
+    dateOrder: {
+      en: "The “to” date is before the “from” date.",
+      ru: "Дата «по» раньше даты «с».",
+      kk: "Соңғы күн бастапқы күннен бұрын тұр.",
     },
     emptyQuery: {
       en: "Type a question first.",
@@ -176,6 +239,50 @@
       ru: "То же на казахском и русском",
       kk: "Қазақ және орыс тіліндегі баламасы",
     },
+    morePassages: {
+      en: (n) => `${n} more ${n === 1 ? "passage" : "passages"} from this article`,
+      ru: (n) => {
+        const form = { one: "абзац", few: "абзаца" }[new Intl.PluralRules("ru").select(n)] || "абзацев";
+        return `Ещё ${n} ${form} из этой статьи`;
+      },
+      kk: (n) => `Осы мақаладан тағы ${n} абзац`,
+    },
+    // A grouped result's versions in other languages, named by the version's language.
+    cp_ru: {
+      en: "In Russian",
+      ru: "На русском",
+      kk: "Орыс тілінде",
+    },
+    cp_kk: {
+      en: "In Kazakh",
+      ru: "На казахском",
+      kk: "Қазақ тілінде",
+    },
+    cp_en: {
+      en: "In English",
+      ru: "На английском",
+      kk: "Ағылшын тілінде",
+    },
+    cp_other: {
+      en: "In another language",
+      ru: "На другом языке",
+      kk: "Басқа тілде",
+    },
+    cpLoading: {
+      en: "Opening this version…",
+      ru: "Открываем эту версию…",
+      kk: "Бұл нұсқаны ашып жатырмыз…",
+    },
+    cpHint: {
+      en: "Its passages that best answer the question:",
+      ru: "Её абзацы, которые лучше всего отвечают на вопрос:",
+      kk: "Оның сұраққа ең сәйкес абзацтары:",
+    },
+    cpNone: {
+      en: "Nothing in this version matches the question.",
+      ru: "В этой версии ничего не подходит к вопросу.",
+      kk: "Бұл нұсқада сұраққа сәйкес ештеңе жоқ.",
+    },
     relatedLoading: {
       en: "Looking for the same passage in the other language…",
       ru: "Ищем тот же абзац на другом языке…",
@@ -207,20 +314,28 @@
   const form = $("#search");
   const input = $("#q");
   const kSelect = $("#k");
+  const dateFrom = $("#date-from");
+  const dateTo = $("#date-to");
+  const groupBox = $("#group");
+  const sortSelect = $("#sort");
   const uiSelect = $("#ui-lang");
   const status = $("#status");
   const errorBox = $("#error");
   const section = $("#results");
   const list = $("#result-list");
   const empty = $("#empty");
+  const moreButton = $("#more");
   const chips = [...form.querySelectorAll('input[name="lang"]')];
 
   let ui = pickUiLang();
   let statusMsg = null; // [key, ...args], re-rendered when the interface language changes
   let errorMsg = null; // [key, apiMessage]
-  let last = null; // {state, response}
+  let last = null; // {state, results, hasMore, next, tookMs, queryLang}: the search shown, all its pages
   let inflight = null;
+  let dateTimer = null;
   const related = new Map(); // passage id -> {open, data, error}
+  const versions = new Map(); // "doc id>counterpart id" -> {open, data, error}
+  const openPassages = new Set(); // passage ids of grouped results whose more passages are shown
 
   const t = (key, ...args) => {
     const value = STRINGS[key] ? STRINGS[key][ui] ?? STRINGS[key].en : key;
@@ -240,15 +355,35 @@
   }
 
   // ---- state <-> URL <-> form ----
+  // The page groups by article unless the URL says group=off; dates and sort as the API names them.
+  const ISO_DATE = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/;
+  const isoDate = (value) => (ISO_DATE.test(value || "") ? value : "");
+
   function stateFromUrl() {
     const p = new URLSearchParams(location.search);
     const langs = (p.get("lang") || "").split(",").map((s) => s.trim()).filter((s) => LANGS.includes(s));
-    return { q: p.get("q") || "", langs: langs.length === LANGS.length ? [] : langs, k: p.get("k") || DEFAULT_K };
+    return {
+      q: p.get("q") || "",
+      langs: langs.length === LANGS.length ? [] : langs,
+      k: p.get("k") || DEFAULT_K,
+      from: isoDate(p.get("date_from")),
+      to: isoDate(p.get("date_to")),
+      sort: p.get("sort") === "date" ? "date" : "relevance",
+      group: p.get("group") !== "off",
+    };
   }
 
   function stateFromForm() {
     const langs = chips.filter((c) => c.checked).map((c) => c.value);
-    return { q: input.value.trim(), langs: langs.length === LANGS.length ? [] : langs, k: kSelect.value };
+    return {
+      q: input.value.trim(),
+      langs: langs.length === LANGS.length ? [] : langs,
+      k: kSelect.value,
+      from: isoDate(dateFrom.value),
+      to: isoDate(dateTo.value),
+      sort: sortSelect.value === "date" ? "date" : "relevance",
+      group: groupBox.checked,
+    };
   }
 
   function toForm(state) {
@@ -256,6 +391,10 @@
     chips.forEach((c) => { c.checked = !state.langs.length || state.langs.includes(c.value); });
     if (![...kSelect.options].some((o) => o.value === state.k)) kSelect.add(new Option(state.k));
     kSelect.value = state.k;
+    dateFrom.value = state.from;
+    dateTo.value = state.to;
+    sortSelect.value = state.sort;
+    groupBox.checked = state.group;
   }
 
   function query(state) {
@@ -263,48 +402,136 @@
     if (state.q) p.set("q", state.q);
     if (state.langs.length) p.set("lang", state.langs.join(","));
     if (state.k !== DEFAULT_K) p.set("k", state.k);
+    if (state.from) p.set("date_from", state.from);
+    if (state.to) p.set("date_to", state.to);
+    if (state.sort === "date") p.set("sort", "date");
+    if (!state.group) p.set("group", "off");
     // Keep the commas readable in the address bar: /?q=…&lang=kk,ru
     return p.toString().replace(/%2C/g, ",");
   }
 
+  function apiParams(state, offset) {
+    const params = new URLSearchParams({ q: state.q, k: state.k });
+    if (state.langs.length) params.set("lang", state.langs.join(","));
+    if (state.from) params.set("date_from", state.from);
+    if (state.to) params.set("date_to", state.to);
+    if (state.sort === "date") params.set("sort", "date");
+    if (state.group) params.set("group", "article");
+    if (offset) params.set("offset", String(offset));
+    return params;
+  }
+
+  const datesReversed = (state) => Boolean(state.from && state.to && state.to < state.from);
+
   // ---- searching ----
   async function run(state, push) {
+    clearTimeout(dateTimer);
     const qs = query(state);
     const url = qs ? `/?${qs}` : "/";
     if (push && url !== location.pathname + location.search) history.pushState(null, "", url);
     if (inflight) inflight.abort();
     setError(null);
+    markDates(state);
     if (!state.q) {
       last = null;
-      related.clear();
+      forgetOpened();
       renderResults();
       setStatus(push ? ["emptyQuery"] : null);
       return;
     }
-    const params = new URLSearchParams({ q: state.q, k: state.k });
-    if (state.langs.length) params.set("lang", state.langs.join(","));
     const ctrl = (inflight = new AbortController());
     section.setAttribute("aria-busy", "true");
     setStatus(["searching"]);
     try {
-      const data = await getJson(`/v1/search?${params}`, ctrl.signal);
+      const data = await getJson(`/v1/search?${apiParams(state, 0)}`, ctrl.signal);
       if (ctrl !== inflight) return;
-      last = { state, response: data };
-      related.clear();
+      last = { state, results: [] };
+      forgetOpened();
+      take(data);
       renderResults();
-      setStatus(["found", data.results.length, Math.round(data.took_ms), data.query_lang]);
+      setFound();
     } catch (err) {
       if (err.name === "AbortError") return;
       last = null;
       renderResults();
       setStatus(null);
-      setError(err.apiMessage === undefined ? ["network"] : ["error", err.apiMessage]);
+      setError(failure(err, state));
     } finally {
       if (ctrl === inflight) {
         inflight = null;
         section.removeAttribute("aria-busy");
       }
     }
+  }
+
+  // The next page (offset + k) of the search shown, appended; the focus goes to its first result.
+  async function loadMore() {
+    if (!last || !last.hasMore || inflight) return;
+    const shown = last;
+    const ctrl = (inflight = new AbortController());
+    section.setAttribute("aria-busy", "true");
+    setError(null);
+    setStatus(["searching"]);
+    try {
+      const data = await getJson(`/v1/search?${apiParams(shown.state, shown.next)}`, ctrl.signal);
+      if (ctrl !== inflight || shown !== last) return;
+      const first = shown.results.length;
+      take(data);
+      const added = shown.results.slice(first).map((r, i) => renderResult(r, first + i));
+      list.append(...added);
+      updateChrome();
+      setFound();
+      const target = added.length ? $(".r-title", added[0]) : section;
+      target.focus();
+    } catch (err) {
+      if (err.name === "AbortError") return;
+      setStatus(null);
+      setError(failure(err, shown.state));
+    } finally {
+      if (ctrl === inflight) {
+        inflight = null;
+        section.removeAttribute("aria-busy");
+      }
+    }
+  }
+
+  // One page of the API's answer into `last`: results not shown yet (one per article when grouped).
+  function take(data) {
+    const key = (r) => (last.state.group ? r.doc_id : r.passage_id);
+    const seen = new Set(last.results.map(key));
+    for (const r of data.results) {
+      if (!seen.has(key(r))) { seen.add(key(r)); last.results.push(r); }
+    }
+    last.hasMore = Boolean(data.has_more);
+    last.next = data.offset + Number(last.state.k);
+    last.tookMs = Math.round(data.took_ms);
+    last.queryLang = data.query_lang;
+  }
+
+  function setFound() {
+    setStatus([last.state.group ? "foundArticles" : "found", last.results.length, last.tookMs, last.queryLang]);
+  }
+
+  function failure(err, state) {
+    if (err.apiMessage === undefined) return ["network"];
+    return [datesReversed(state) ? "dateOrder" : "error", err.apiMessage];
+  }
+
+  // The "to" date before the "from" one is marked as invalid, pointing at the error that explains it.
+  function markDates(state) {
+    if (datesReversed(state)) {
+      dateTo.setAttribute("aria-invalid", "true");
+      dateTo.setAttribute("aria-describedby", "error");
+    } else {
+      dateTo.removeAttribute("aria-invalid");
+      dateTo.removeAttribute("aria-describedby");
+    }
+  }
+
+  function forgetOpened() {
+    related.clear();
+    versions.clear();
+    openPassages.clear();
   }
 
   async function getJson(url, signal) {
@@ -324,7 +551,7 @@
     statusMsg = msg;
     if (!msg) { status.textContent = ""; return; }
     const [key, ...args] = msg;
-    if (key === "found" && STRINGS[`ql_${args[2]}`]) args[2] = t(`ql_${args[2]}`);
+    if ((key === "found" || key === "foundArticles") && STRINGS[`ql_${args[2]}`]) args[2] = t(`ql_${args[2]}`);
     status.textContent = t(key, ...args);
   }
 
@@ -354,22 +581,62 @@
     }
   }
 
-  function langAttr(el, lang) {
-    if (LANGS.includes(lang)) el.lang = lang;
+  function timeEl(iso) {
+    const time = document.createElement("time");
+    time.dateTime = iso;
+    time.textContent = formatDate(iso);
+    return time;
   }
 
-  function badge(el, lang) {
-    el.className = `badge badge-${LANGS.includes(lang) ? lang : "other"}`;
-    el.textContent = LANGS.includes(lang) ? t(`lang_${lang}`) : lang;
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
   }
 
-  // Highlight offsets count code points (they come from Python); JS strings count UTF-16 units.
-  function highlighted(el, text, hl) {
+  function langAttr(node, lang) {
+    if (LANGS.includes(lang)) node.lang = lang;
+  }
+
+  function badge(node, lang) {
+    node.className = `badge badge-${LANGS.includes(lang) ? lang : "other"}`;
+    node.textContent = LANGS.includes(lang) ? t(`lang_${lang}`) : lang;
+  }
+
+  // The passage's best sentence in <mark class="hl-sentence">, the query's words in <mark class="hl-term">
+  // (inside the sentence's mark where they fall in it; a word across its edge is split in two).
+  // Offsets count code points (they come from Python); JS strings count UTF-16 units.
+  function highlighted(node, text, hl) {
     const chars = Array.from(text);
-    if (!hl || !(hl.end > hl.start)) { el.textContent = text; return; }
-    const mark = document.createElement("mark");
-    mark.textContent = chars.slice(hl.start, hl.end).join("");
-    el.append(chars.slice(0, hl.start).join(""), mark, chars.slice(hl.end).join(""));
+    const n = chars.length;
+    const clip = (x) => Math.max(0, Math.min(n, Number(x) || 0));
+    const sentence = hl && clip(hl.end) > clip(hl.start) ? [clip(hl.start), clip(hl.end)] : null;
+    const terms = [];
+    const ranges = ((hl && hl.terms) || []).map(([s, e]) => [clip(s), clip(e)]).filter(([s, e]) => e > s);
+    ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    for (const [s, e] of ranges) { // overlapping or touching words become one mark
+      const prev = terms[terms.length - 1];
+      if (prev && s <= prev[1]) prev[1] = Math.max(prev[1], e);
+      else terms.push([s, e]);
+    }
+    const cuts = new Set([0, n, ...(sentence || []), ...terms.flat()]);
+    const points = [...cuts].sort((a, b) => a - b);
+    node.textContent = "";
+    let sentenceMark = null;
+    for (let i = 0; i + 1 < points.length; i++) {
+      const [a, b] = [points[i], points[i + 1]];
+      const piece = chars.slice(a, b).join("");
+      const inTerm = terms.some(([s, e]) => s <= a && b <= e);
+      const part = inTerm ? el("mark", "hl-term", piece) : document.createTextNode(piece);
+      if (sentence && sentence[0] <= a && b <= sentence[1]) {
+        if (!sentenceMark) node.append((sentenceMark = el("mark", "hl-sentence")));
+        sentenceMark.append(part);
+      } else {
+        sentenceMark = null;
+        node.append(part);
+      }
+    }
   }
 
   function otherSide(lang) {
@@ -378,37 +645,164 @@
     return { key: "same_other", langs: "kk,ru" };
   }
 
+  // A disclosure button: aria-expanded, aria-controls, and the box it shows.
+  function disclosure(button, box, id, open) {
+    box.id = id;
+    button.setAttribute("aria-controls", id);
+    button.setAttribute("aria-expanded", String(open));
+    box.hidden = !open;
+  }
+
   function renderResults() {
     list.textContent = "";
-    const results = last ? last.response.results : [];
-    const tpl = $("#result-tpl");
-    results.forEach((r, i) => {
-      const li = tpl.content.firstElementChild.cloneNode(true);
-      li.dataset.lang = r.lang;
-      li.dataset.passageId = r.passage_id;
-      const title = $(".r-title", li);
-      title.textContent = r.title || t("untitled");
-      langAttr(title, r.lang);
-      badge($(".badge", li), r.lang);
-      const time = $(".r-date", li);
-      if (r.date) { time.dateTime = r.date; time.textContent = formatDate(r.date); } else time.remove();
-      $(".r-score", li).textContent = `${t("score")} ${r.score.toFixed(3)}`;
-      const text = $(".r-text", li);
-      langAttr(text, r.lang);
-      highlighted(text, r.text, r.highlight);
-      const toggle = $(".related-toggle", li);
-      const box = $(".related", li);
-      box.id = `related-${i}`;
-      toggle.setAttribute("aria-controls", box.id);
-      toggle.textContent = t(otherSide(r.lang).key);
-      toggle.addEventListener("click", () => toggleRelated(r, toggle, box));
-      const st = related.get(r.passage_id);
-      if (st && st.open) { toggle.setAttribute("aria-expanded", "true"); box.hidden = false; renderRelated(box, st); }
-      list.append(li);
-    });
+    const results = last ? last.results : [];
+    list.append(...results.map((r, i) => renderResult(r, i)));
+    updateChrome();
+  }
+
+  function updateChrome() {
+    const results = last ? last.results : [];
     $("#examples").hidden = Boolean(last) || Boolean(input.value.trim());
     empty.hidden = !last || results.length > 0;
     $("#empty-filtered").hidden = !last || !last.state.langs.length;
+    $("#empty-dated").hidden = !last || !(last.state.from || last.state.to);
+    moreButton.hidden = !last || !last.hasMore || !results.length;
+  }
+
+  function renderResult(r, i) {
+    const li = $("#result-tpl").content.firstElementChild.cloneNode(true);
+    li.dataset.lang = r.lang;
+    li.dataset.passageId = r.passage_id;
+    li.dataset.docId = r.doc_id;
+    const title = $(".r-title", li);
+    title.textContent = r.title || t("untitled");
+    title.tabIndex = -1; // "more results" moves the focus to the first new title
+    langAttr(title, r.lang);
+    badge($(".badge", li), r.lang);
+    const time = $(".r-date", li);
+    if (r.date) { time.dateTime = r.date; time.textContent = formatDate(r.date); } else time.remove();
+    $(".r-score", li).textContent = `${t("score")} ${r.score.toFixed(3)}`;
+    const text = $(".r-text", li);
+    langAttr(text, r.lang);
+    highlighted(text, r.text, r.highlight);
+
+    const more = r.more || [];
+    const passagesToggle = $(".passages-toggle", li);
+    const passagesBox = $(".passages", li);
+    if (more.length) {
+      passagesToggle.hidden = false;
+      passagesToggle.textContent = t("morePassages", more.length);
+      disclosure(passagesToggle, passagesBox, `passages-${i}`, openPassages.has(r.passage_id));
+      passagesBox.append(passageList(more, r.lang));
+      passagesToggle.addEventListener("click", () => {
+        const open = !openPassages.has(r.passage_id);
+        if (open) openPassages.add(r.passage_id); else openPassages.delete(r.passage_id);
+        passagesToggle.setAttribute("aria-expanded", String(open));
+        passagesBox.hidden = !open;
+      });
+    } else {
+      passagesToggle.remove();
+      passagesBox.remove();
+    }
+
+    const toggle = $(".related-toggle", li);
+    const box = $(".related", li);
+    const st = related.get(r.passage_id);
+    disclosure(toggle, box, `related-${i}`, Boolean(st && st.open));
+    toggle.textContent = t(otherSide(r.lang).key);
+    toggle.addEventListener("click", () => toggleRelated(r, toggle, box));
+    if (st && st.open) renderRelated(box, st);
+
+    const cps = $(".counterparts", li);
+    (r.counterparts || []).forEach((c, j) => cps.append(renderCounterpart(r, c, `version-${i}-${j}`)));
+    if (cps.children.length) cps.hidden = false; else cps.remove();
+    return li;
+  }
+
+  // "In Russian: <its title>" (a button that opens its passages answering the question) and its date.
+  function renderCounterpart(r, c, id) {
+    const li = el("li");
+    li.dataset.lang = c.lang;
+    li.dataset.docId = c.doc_id;
+    const button = el("button", "cp-toggle");
+    button.type = "button";
+    const label = el("span", "cp-label", t(LANGS.includes(c.lang) ? `cp_${c.lang}` : "cp_other"));
+    const title = el("span", "cp-title", c.title || t("untitled"));
+    langAttr(title, c.lang);
+    button.append(label, " ", title);
+    const head = el("p", "cp-head");
+    head.append(button);
+    if (c.date) head.append(" ", timeEl(c.date));
+    const box = el("div", "cp-box");
+    const key = `${r.doc_id}>${c.doc_id}`;
+    const st = versions.get(key);
+    disclosure(button, box, id, Boolean(st && st.open));
+    if (st && st.open) renderVersion(box, st, c.lang);
+    button.addEventListener("click", () => toggleVersion(key, c, button, box));
+    li.append(head, box);
+    return li;
+  }
+
+  async function toggleVersion(key, c, button, box) {
+    let st = versions.get(key);
+    if (!st) versions.set(key, (st = { open: false, data: null, error: null }));
+    st.open = !st.open;
+    button.setAttribute("aria-expanded", String(st.open));
+    box.hidden = !st.open;
+    if (!st.open || st.data) return;
+    st.error = null;
+    renderVersion(box, st, c.lang);
+    // The same question, asked of that document alone: its passages that answer it, marked.
+    const params = new URLSearchParams({ q: last.state.q, k: "3", documents: c.doc_id });
+    try {
+      st.data = await getJson(`/v1/search?${params}`);
+    } catch (err) {
+      st.error = err.apiMessage === undefined ? ["network"] : ["error", err.apiMessage];
+    }
+    renderVersion(box, st, c.lang);
+  }
+
+  function renderVersion(box, st, lang) {
+    if (!boxState(box, st, "cpLoading")) return;
+    if (!st.data.results.length) {
+      box.append(el("p", "muted", t("cpNone")));
+      return;
+    }
+    box.append(el("p", "muted cp-hint", t("cpHint")), passageList(st.data.results, lang));
+  }
+
+  // Passages of one article (a grouped result's next ones, a version's best ones): text with its marks.
+  function passageList(passages, lang) {
+    const ul = el("ul", "passage-list");
+    for (const p of passages) {
+      const li = el("li");
+      li.dataset.passageId = p.passage_id;
+      const text = el("p", "p-text");
+      langAttr(text, lang);
+      highlighted(text, p.text, p.highlight);
+      li.append(text, el("p", "meta", `${t("score")} ${Number(p.score).toFixed(3)}`));
+      ul.append(li);
+    }
+    return ul;
+  }
+
+  // A box that loads on opening: its error or loading line; true once there is data to show.
+  function boxState(box, st, loadingKey) {
+    box.textContent = "";
+    box.setAttribute("aria-busy", String(!st.data && !st.error));
+    if (st.error) {
+      const p = el("p", "error", st.error[1] === undefined ? t(st.error[0]) : `${t(st.error[0])} ${st.error[1]}`);
+      p.setAttribute("role", "alert");
+      box.append(p);
+      return false;
+    }
+    if (!st.data) {
+      const p = el("p", "muted", t(loadingKey));
+      p.setAttribute("role", "status");
+      box.append(p);
+      return false;
+    }
+    return true;
   }
 
   async function toggleRelated(r, toggle, box) {
@@ -430,60 +824,28 @@
   }
 
   function renderRelated(box, st) {
-    box.textContent = "";
-    box.setAttribute("aria-busy", String(!st.data && !st.error));
-    if (st.error) {
-      const p = document.createElement("p");
-      p.className = "error";
-      p.setAttribute("role", "alert");
-      p.textContent = st.error[1] === undefined ? t(st.error[0]) : `${t(st.error[0])} ${st.error[1]}`;
-      box.append(p);
-      return;
-    }
-    if (!st.data) {
-      const p = document.createElement("p");
-      p.className = "muted";
-      p.setAttribute("role", "status");
-      p.textContent = t("relatedLoading");
-      box.append(p);
-      return;
-    }
+    if (!boxState(box, st, "relatedLoading")) return;
     if (!st.data.results.length) {
-      const p = document.createElement("p");
-      p.className = "muted";
-      p.textContent = t("relatedNone");
-      box.append(p);
+      box.append(el("p", "muted", t("relatedNone")));
       return;
     }
-    const ul = document.createElement("ul");
-    ul.className = "related-list";
+    const ul = el("ul", "related-list");
     for (const r of st.data.results) {
-      const li = document.createElement("li");
+      const li = el("li");
       li.dataset.lang = r.lang;
       li.dataset.passageId = r.passage_id;
-      const title = document.createElement("p");
-      title.className = "rel-title";
-      title.textContent = r.title || t("untitled");
+      const title = el("p", "rel-title", r.title || t("untitled"));
       langAttr(title, r.lang);
-      const meta = document.createElement("p");
-      meta.className = "meta";
-      const b = document.createElement("span");
+      const meta = el("p", "meta");
+      const b = el("span");
       badge(b, r.lang);
       meta.append(b);
-      if (r.date) {
-        const time = document.createElement("time");
-        time.dateTime = r.date;
-        time.textContent = formatDate(r.date);
-        meta.append(time);
-      }
-      const sim = document.createElement("span");
-      sim.textContent = `${t("similarity")} ${Number(r.cosine).toFixed(3)}`;
+      if (r.date) meta.append(timeEl(r.date));
+      const sim = el("span", "", `${t("similarity")} ${Number(r.cosine).toFixed(3)}`);
       if (r.margin !== undefined) sim.title = `margin ${Number(r.margin).toFixed(3)}`;
       meta.append(sim);
-      const text = document.createElement("p");
-      text.className = "rel-text";
+      const text = el("p", "rel-text", r.text);
       langAttr(text, r.lang);
-      text.textContent = r.text;
       li.append(title, meta, text);
       ul.append(li);
     }
@@ -494,7 +856,7 @@
     document.documentElement.lang = ui;
     document.title = t("pageTitle");
     uiSelect.value = ui;
-    for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+    for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
     input.placeholder = t("placeholder");
     setStatus(statusMsg);
     setError(errorMsg);
@@ -502,6 +864,7 @@
   }
 
   // ---- events ----
+  const rerun = () => { if (input.value.trim()) run(stateFromForm(), true); };
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     run(stateFromForm(), true);
@@ -512,11 +875,27 @@
       setStatus(["keepOne"]);
       return;
     }
-    if (input.value.trim()) run(stateFromForm(), true);
+    rerun();
   }));
-  kSelect.addEventListener("change", () => { if (input.value.trim()) run(stateFromForm(), true); });
+  kSelect.addEventListener("change", rerun);
+  groupBox.addEventListener("change", rerun);
+  sortSelect.addEventListener("change", rerun);
+  // A date typed digit by digit changes several times: search once it has rested a moment.
+  for (const d of [dateFrom, dateTo]) {
+    d.addEventListener("change", () => {
+      clearTimeout(dateTimer);
+      dateTimer = setTimeout(rerun, 600);
+    });
+  }
+  moreButton.addEventListener("click", loadMore);
   $("#clear-filters").addEventListener("click", () => {
     chips.forEach((c) => { c.checked = true; });
+    run(stateFromForm(), true);
+    input.focus();
+  });
+  $("#clear-dates").addEventListener("click", () => {
+    dateFrom.value = "";
+    dateTo.value = "";
     run(stateFromForm(), true);
     input.focus();
   });
