@@ -16,6 +16,7 @@ from service.openapi import Reply, operation
 from service.responses import BatchResponse, Health
 from service.validation import (
     SEARCH_QUERY,
+    BatchQuery,
     BatchSearchRequest,
     SearchRequest,
     json_object,
@@ -55,23 +56,17 @@ def _answer(queries: list[SearchQuery]) -> list[SearchResponse]:
         raise ApiError(400, "invalid_request", str(exc)) from None
 
 
+def _library_query(req: SearchRequest | BatchQuery) -> SearchQuery:
+    """The library's query from a request: the same fields, but for the API's names of two."""
+    fields = req.model_dump(exclude={"id"})
+    fields["langs"] = fields.pop("lang")
+    if "documents" in fields:
+        fields["doc_ids"] = fields.pop("documents")
+    return SearchQuery(**fields)
+
+
 def _search(req: SearchRequest):
-    query = SearchQuery(
-        req.query,
-        req.k,
-        req.lang,
-        req.documents,
-        req.min_score,
-        req.mode,
-        req.ef_search,
-        date_from=req.date_from,
-        date_to=req.date_to,
-        sort=req.sort,
-        offset=req.offset,
-        group=req.group,
-        passages_per_article=req.passages_per_article,
-    )
-    return json_response(_answer([query])[0].as_dict())
+    return json_response(_answer([_library_query(req)])[0].as_dict())
 
 
 @bp.get("/v1/search")
@@ -94,21 +89,7 @@ def search_batch():
     """A batch of queries (at most maxItems), encoded together, answered in order."""
     started = time.perf_counter()
     req = json_object(BatchSearchRequest)
-    responses = _answer(
-        [
-            SearchQuery(
-                q.query,
-                q.k,
-                q.lang,
-                mode=q.mode,
-                ef_search=q.ef_search,
-                date_from=q.date_from,
-                date_to=q.date_to,
-                sort=q.sort,
-            )
-            for q in req.queries
-        ]
-    )
+    responses = _answer([_library_query(q) for q in req.queries])
     return json_response(
         {
             "took_ms": round((time.perf_counter() - started) * 1000, 2),

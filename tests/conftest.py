@@ -80,6 +80,21 @@ def live_server(seed_index_dir, tmp_path_factory):
     server.stop()
 
 
+WRITE_KEY = "test-write-key-5f2c"
+WRITE_AUTH = {"Authorization": f"Bearer {WRITE_KEY}"}
+
+
+@pytest.fixture(scope="module")
+def writable_server(seed_index_dir, tmp_path_factory):
+    """A real gunicorn server that takes writes (the key WRITE_KEY, 2 workers) over its own copy
+    of the seed index: one per test module, so a module's writes stay in it."""
+    index_dir = tmp_path_factory.mktemp("writable") / "index"
+    shutil.copytree(seed_index_dir, index_dir, symlinks=True)
+    server = ServerProcess(index_dir, index_dir.parent / "server.log", RETRIEVAL_API_KEY=WRITE_KEY, WORKERS="2")
+    yield server.wait_ready()
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def eval_dir() -> Path:
     if not EVAL_DIR.is_dir():

@@ -14,13 +14,10 @@ import requests
 
 from embeddings.corpus import CorpusError, CorpusReport, read_corpus
 from embeddings.news_files import declared_lang, extract_page, parse_feed
-from service.process import ServerProcess
-from tests.conftest import ROOT, SEEDS
+from tests.conftest import ROOT, SEEDS, WRITE_AUTH
 from tests.test_scripts import script
 
 NEWS = ROOT / "tests" / "assets" / "news"
-KEY = "news-key-81d0"
-AUTH = {"Authorization": f"Bearer {KEY}"}
 
 KK_PARAGRAPHS = [
     "Елордада 300 орынға арналған көпбейінді балалар ауруханасы пайдалануға берілді. Жаңа медициналық нысанның "
@@ -284,20 +281,10 @@ def test_the_spec_says_a_document_is_text_or_html(client):
     assert "exactly one" in schema["description"]
 
 
-@pytest.fixture(scope="module")
-def news_server(seed_index_dir, tmp_path_factory):
-    """A writable server over its own copy of the seed index."""
-    index_dir = tmp_path_factory.mktemp("news") / "index"
-    shutil.copytree(seed_index_dir, index_dir, symlinks=True)
-    server = ServerProcess(index_dir, index_dir.parent / "server.log", RETRIEVAL_API_KEY=KEY, WORKERS="1")
-    yield server.wait_ready()
-    server.stop()
-
-
-def test_a_page_posted_as_html_is_indexed_as_its_article(news_server):
-    url = news_server.url
+def test_a_page_posted_as_html_is_indexed_as_its_article(writable_server):
+    url = writable_server.url
     html = (NEWS / "kk-hospital.html").read_text(encoding="utf-8")
-    created = requests.post(url + "/v1/documents", json={"html": html}, headers=AUTH, timeout=60)
+    created = requests.post(url + "/v1/documents", json={"html": html}, headers=WRITE_AUTH, timeout=60)
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["id"] == "doc-" + hashlib.sha256(html.encode()).hexdigest()[:16]
@@ -311,7 +298,7 @@ def test_a_page_posted_as_html_is_indexed_as_its_article(news_server):
     assert found["results"][0]["doc_id"] == body["id"]
 
     given = {"id": "hospital", "html": html, "title": "Жаңа аурухана", "date": "2025-11-15", "lang": "kk"}
-    overridden = requests.post(url + "/v1/documents", json=given, headers=AUTH, timeout=60).json()
+    overridden = requests.post(url + "/v1/documents", json=given, headers=WRITE_AUTH, timeout=60).json()
     assert (overridden["id"], overridden["title"], overridden["date"]) == ("hospital", "Жаңа аурухана", "2025-11-15")
 
 
@@ -325,8 +312,8 @@ def test_a_page_posted_as_html_is_indexed_as_its_article(news_server):
         ({"html": (NEWS / "menu-only.html").read_text(encoding="utf-8")}, "no article text could be extracted"),
     ],
 )
-def test_html_and_text_are_one_or_the_other_and_an_empty_page_is_refused(news_server, body, fragment):
-    response = requests.post(news_server.url + "/v1/documents", json=body, headers=AUTH, timeout=30)
+def test_html_and_text_are_one_or_the_other_and_an_empty_page_is_refused(writable_server, body, fragment):
+    response = requests.post(writable_server.url + "/v1/documents", json=body, headers=WRITE_AUTH, timeout=30)
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["code"] == "invalid_request" and fragment in error["message"]

@@ -3,17 +3,12 @@ per article with its versions in other languages, and pages of results."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import requests
 
 from embeddings.corpus import parse_seed_text
-from service.process import ServerProcess
-from tests.conftest import MINSK_KK, MINSK_RU, MINSK_RU_BODY, SEEDS
+from tests.conftest import MINSK_KK, MINSK_RU, MINSK_RU_BODY, SEEDS, WRITE_AUTH
 
-KEY = "news-key-8d1e"
-AUTH = {"Authorization": f"Bearer {KEY}"}
 QUESTION = "Лукашенко торговля"  # three passages of one seed article in the top five, ungrouped
 EVERY_PASSAGE = 100  # more than the seeds' 62 passages: a search this deep returns them all
 
@@ -134,23 +129,14 @@ def test_bad_news_parameters_are_400s_naming_the_field(live_server, params, fiel
         assert error["code"] == "invalid_request" and field in error["message"]
 
 
-@pytest.fixture(scope="module")
-def writable(seed_index_dir, tmp_path_factory):
-    index_dir = tmp_path_factory.mktemp("news") / "index"
-    shutil.copytree(seed_index_dir, index_dir, symlinks=True)
-    process = ServerProcess(index_dir, index_dir.parent / "server.log", RETRIEVAL_API_KEY=KEY, WORKERS="2")
-    yield process.wait_ready()
-    process.stop()
-
-
-def test_a_kazakh_article_shows_its_russian_version_once_there_is_one(writable):
+def test_a_kazakh_article_shows_its_russian_version_once_there_is_one(writable_server):
     def grouped() -> dict[str, list[dict]]:
-        body = search(writable, q="Қошанов Минскіде Лукашенкомен кездесті", k=6, group="article")
+        body = search(writable_server, q="Қошанов Минскіде Лукашенкомен кездесті", k=6, group="article")
         return {r["doc_id"]: r["counterparts"] for r in body["results"]}
 
     before = grouped()
     assert before[MINSK_KK] == []  # no other seed reports the visit in another language
-    posted = requests.post(writable.url + "/v1/documents", json=MINSK_RU_BODY, headers=AUTH, timeout=120)
+    posted = requests.post(writable_server.url + "/v1/documents", json=MINSK_RU_BODY, headers=WRITE_AUTH, timeout=120)
     assert posted.status_code == 201, posted.text
     after = grouped()
     (russian,) = after[MINSK_KK]
@@ -159,5 +145,5 @@ def test_a_kazakh_article_shows_its_russian_version_once_there_is_one(writable):
     assert [c["doc_id"] for c in after[MINSK_RU.id]] == [MINSK_KK]  # and the other way round
     others = [doc for doc in after if doc not in (MINSK_KK, MINSK_RU.id)]
     assert all(MINSK_RU.id not in [c["doc_id"] for c in after[doc]] for doc in others)  # other stories: none
-    deleted = requests.delete(writable.url + f"/v1/documents/{MINSK_RU.id}", headers=AUTH, timeout=60)
+    deleted = requests.delete(writable_server.url + f"/v1/documents/{MINSK_RU.id}", headers=WRITE_AUTH, timeout=60)
     assert deleted.status_code == 204 and grouped()[MINSK_KK] == []  # a write changes the counterparts

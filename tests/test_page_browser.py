@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from itertools import pairwise
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -19,8 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 import requests
 
-from service.process import ServerProcess
-from tests.conftest import MINSK_KK, MINSK_RU, MINSK_RU_BODY, ROOT
+from tests.conftest import MINSK_KK, MINSK_RU, MINSK_RU_BODY, ROOT, WRITE_AUTH
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -41,7 +39,6 @@ AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practi
 QUESTION = "ТМД Парламентаралық Ассамблеясының отырысында Әшімбаев не деді?"
 TIMEOUT_MS = 20_000
 MINSK_QUESTION = "Қошанов Минскіде Лукашенкомен кездесті"
-API_KEY = "page-test-key"
 
 if not CHROMIUM.is_file():
     pytest.skip(
@@ -66,24 +63,12 @@ def site(live_server) -> str:
 
 
 @pytest.fixture(scope="module")
-def news_site(seed_index_dir, tmp_path_factory) -> str:
+def news_site(writable_server) -> str:
     """A server of its own, since it is written to: the seeds and MINSK_RU, a Russian counterpart
     of the Kazakh seed 000, posted as any client would."""
-    index_dir = tmp_path_factory.mktemp("page-news") / "index"
-    shutil.copytree(seed_index_dir, index_dir, symlinks=True)
-    server = ServerProcess(index_dir, index_dir.parent / "server.log", RETRIEVAL_API_KEY=API_KEY, WORKERS="1")
-    try:
-        server.wait_ready()
-        response = requests.post(
-            server.url + "/v1/documents",
-            json=MINSK_RU_BODY,
-            headers={"Authorization": f"Bearer {API_KEY}"},
-            timeout=120,
-        )
-        assert response.status_code == 201, response.text
-        yield server.url
-    finally:
-        server.stop()
+    response = requests.post(writable_server.url + "/v1/documents", json=MINSK_RU_BODY, headers=WRITE_AUTH, timeout=120)
+    assert response.status_code == 201, response.text
+    return writable_server.url
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ import requests
 from openapi_spec_validator import validate
 
 from service.process import ServerProcess
+from tests.conftest import WRITE_AUTH, WRITE_KEY
 
-KEY = "test-key-5f2c"
-AUTH = {"Authorization": f"Bearer {KEY}"}
+KEY, AUTH = WRITE_KEY, WRITE_AUTH
 KOCHANOVA_KK = "000_51035c6eea1197a6:0"  # Koshanov met Lukashenko, Sergeenko and Kochanova in Minsk
 KOCHANOVA_RU = "003_50027884f20b3e6f:6"  # Ashimbaev discussed cooperation with Kochanova
 RUSTAMI_KK = "001_fdb75db5e4a0ae0c:0"  # Koshanov met Rustami Emomali in Astana
@@ -28,16 +28,8 @@ NEW_DOC = {
 
 
 @pytest.fixture(scope="module")
-def server(seed_index_dir, tmp_path_factory):
-    """A writable server: 2 workers, an API key, its own copy of the seed index."""
-    import shutil
-
-    index_dir = tmp_path_factory.mktemp("writable") / "index"
-    shutil.copytree(seed_index_dir, index_dir, symlinks=True)
-    process = ServerProcess(index_dir, index_dir.parent / "server.log", RETRIEVAL_API_KEY=KEY, WORKERS="2")
-    process.wait_ready()
-    yield process
-    process.stop()
+def server(writable_server):
+    return writable_server
 
 
 def fresh_get(url: str, **kwargs) -> requests.Response:
