@@ -32,3 +32,6 @@ def child_exit(server, worker) -> None:
 # Python parser then reads the line whole) so that the app, not the server, judges the query and
 # answers with its JSON error; a long line costs about what a 1 MiB body does.
 limit_request_line = 0
+
+# gunicorn's threaded worker, with its own rejections (not valid HTTP) answered as JSON errors.
+worker_class = "service.gunicorn_worker.JsonErrorWorker"

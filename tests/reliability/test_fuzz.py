@@ -243,8 +243,8 @@ def test_hostile_request_is_refused_cleanly(rel_server, method, path, kwargs, st
         check_error(response)
 
 
-# Malformed at the HTTP level: gunicorn refuses these before the app sees them (so the body is
-# gunicorn's own, not the JSON error shape), and must never reflect an injected header.
+# Malformed at the HTTP level: gunicorn refuses these before the app sees them, with its own status
+# and the documented JSON error (service/gunicorn_worker.py), and must never reflect an injected header.
 RAW = [
     ("raw-invalid-utf8-in-line", b"GET /v1/search?q=\xff\xfe HTTP/1.1\r\nHost: t\r\n", {400}),
     ("raw-nul-in-line", b"GET /v1/search?q=a\x00b HTTP/1.1\r\nHost: t\r\n", {400}),
@@ -256,6 +256,10 @@ RAW = [
     ("request-id-utf8", HEALTH + "ид<script>\r\n".encode(), {200}),
     ("request-id-8k", HEALTH + b"a" * 8000 + b"\r\n", {200}),
     ("request-line-2MB", b"GET /v1/search?q=" + b"a" * 2_000_000 + b" HTTP/1.1\r\nHost: t\r\n", {400}),
+    ("http-version-9.9", b"GET /health HTTP/9.9\r\nHost: t\r\n", {400}),
+    ("bad-method", b"G@T /health HTTP/1.1\r\nHost: t\r\n", {400}),
+    ("content-length-and-chunked", b"POST /v1/search HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
+     b"Transfer-Encoding: chunked\r\n", {400}),
 ]  # fmt: skip
 
 
@@ -264,6 +268,8 @@ def test_malformed_http_is_refused_without_header_injection(rel_server, data, st
     status, headers, body = raw_request(rel_server.port, data + b"Connection: close\r\n\r\n")
     assert status in statuses, (status, body[:300])
     assert "set-cookie" not in headers and b"evil" not in body
+    if status >= 400:
+        assert error_shape_problem(status, headers.get("content-type"), body) is None
     request_id = headers.get("x-request-id")
     if status == 200:  # the app answered: a hostile id is replaced by one of its own
         assert request_id == "a" or (request_id is not None and len(request_id) == 32 and request_id.isalnum())
