@@ -29,7 +29,7 @@ and the reported figures are in the README, "Search modes".
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,11 +100,16 @@ def term_weights(query_keys: Iterable[str], document_frequency: Mapping[str, int
     return weights
 
 
-def coverage(weights: Mapping[str, float], passage_keys: Iterable[str]) -> float:
-    """c: the weighted share of the query's keys that a passage holds."""
+def coverages(weights: Mapping[str, float], passages_keys: Sequence[str]) -> np.ndarray:
+    """c of each passage: the weighted share of the query's keys that it holds. A passage's keys
+    are its lexical keys as one text with a space around each (" a b c ", as
+    embeddings.store.Store.candidates gives them)."""
     total = sum(weights.values())
-    held = set(passage_keys)
-    return sum(w for key, w in weights.items() if key in held) / total if total > 0 else 0.0
+    if total <= 0:
+        return np.zeros(len(passages_keys), dtype=np.float32)
+    spaced = [(f" {key} ", w) for key, w in weights.items()]
+    held = [sum(w for key, w in spaced if key in keys) for keys in passages_keys]
+    return (np.asarray(held, dtype=np.float64) / total).astype(np.float32)
 
 
 def hybrid_score(

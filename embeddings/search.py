@@ -22,7 +22,7 @@ from embeddings import alignment, lexical
 from embeddings.checks import QueryError, check_choice, check_count, check_dates, check_languages
 from embeddings.config import Settings
 from embeddings.encoders import Encoder, load_encoder
-from embeddings.fusion import TUNED, Fusion, article_shift, coverage, hybrid_score, term_weights
+from embeddings.fusion import TUNED, Fusion, article_shift, coverages, hybrid_score, term_weights
 from embeddings.index import Index
 from embeddings.store import PassageRow
 from embeddings.text import detect_language, normalize
@@ -466,11 +466,11 @@ class Searcher:
             return []
         passage_cosines = np.asarray(self._cosines(vector, keys, hits), dtype=np.float32)
         tiers = np.asarray([tier[key] for key in keys])
-        coverages = np.zeros_like(passage_cosines)
+        covered = np.zeros_like(passage_cosines)
         if fusion.uses_words and plan.keys:
             passages = self.index.vectors.size  # the IDFs' N (an hnsw index counts its tombstones too)
             weights = term_weights(plan.keys, store.document_frequencies(plan.keys), passages)
-            coverages[:] = [coverage(weights, known[key][2]) for key in keys]
+            covered = coverages(weights, [known[key][2] for key in keys])
         same_language = np.asarray([known[key][1] == plan.lang for key in keys], dtype=bool)
         article_cosines, shift = np.zeros_like(passage_cosines), 0.0
         if fusion.article_weight > 0:
@@ -483,7 +483,7 @@ class Searcher:
             first = tiers == 0  # the shift comes from the first tier alone: a deeper search keeps it
             first_articles = np.asarray([cosine_of[a] for a in dict.fromkeys(np.asarray(articles)[first].tolist())])
             shift = article_shift(passage_cosines[first], first_articles)
-        scores = hybrid_score(passage_cosines, article_cosines, shift, coverages, same_language, fusion)
+        scores = hybrid_score(passage_cosines, article_cosines, shift, covered, same_language, fusion)
         order = np.lexsort((-passage_cosines, -scores))
         ranked: list[tuple[int, float]] = []
         taken = np.zeros(len(keys), dtype=bool)

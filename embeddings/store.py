@@ -461,18 +461,17 @@ class Store:
             return self._keys_and_vectors(self.conn().execute(sql).fetchall())
         return self._keys_and_vectors(self._keyed_rows(sql + " AND p.key IN ({keys})", keys))
 
-    def candidates(self, keys: Sequence[int]) -> dict[int, tuple[int, str, frozenset[str]]]:
+    def candidates(self, keys: Sequence[int]) -> dict[int, tuple[int, str, str]]:
         """(article key, language, lexical keys) of each of these passages that still exists: what
-        the hybrid score needs of a candidate, in one read."""
+        the hybrid score needs of a candidate, in one read. The lexical keys come as stored, with a
+        space around each (" a b c "): a query's few keys are looked up in that text, which is much
+        cheaper than making a set of every candidate's dozens."""
         sql = (
             "SELECT p.key, f.key, p.lang, l.tokens FROM passages p "
             "JOIN passages f ON f.doc_id = p.doc_id AND f.ordinal = 0 JOIN lexical l ON l.rowid = p.key "
             "WHERE p.key IN ({keys})"
         )
-        return {
-            key: (article, lang, frozenset(tokens.split()))
-            for key, article, lang, tokens in self._keyed_rows(sql, keys)
-        }
+        return {key: (article, lang, f" {tokens} ") for key, article, lang, tokens in self._keyed_rows(sql, keys)}
 
     def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
         """How many passages hold each of these lexical keys (absent: none)."""
