@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export INDEX_DIR HOST PORT
 
-.PHONY: setup serve test test-slow lint index clean browser reliability bench
+.PHONY: setup serve test test-slow lint index clean browser front reliability bench
 
 setup: $(STAMP) $(MODEL) $(ONNX_MODEL) $(OPENVINO_MODEL)
 
@@ -37,25 +37,30 @@ $(OPENVINO_MODEL): | $(STAMP) $(MODEL)
 index: setup
 	$(BIN)/python scripts/build_index.py --corpus seeds --index $(INDEX_DIR) --if-missing
 
-serve: index
-	$(BIN)/gunicorn -c service/gunicorn_conf.py 'service:create_app()'
+# nginx in front of gunicorn (service/front.py): slow and idle clients hold no thread of the service.
+serve: index front
+	$(BIN)/python -m service.front
+
+# Debian's nginx for the front; without it `make serve` runs gunicorn alone and says so.
+front:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx) || echo "nginx could not be installed; make serve runs gunicorn alone"
 
 # Debian's Chromium for tests/test_page_browser.py; that test skips, saying why, if it cannot be had.
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-dejavu-core) || echo "Chromium could not be installed; tests/test_page_browser.py will skip"
 
-test: setup browser
+test: setup browser front
 	$(BIN)/python -m pytest
 
-test-slow: setup
+test-slow: setup front
 	$(BIN)/python -m pytest -m slow
 
 # The whole reliability group (~30 min on 2 cores) and its summary table; its quick part runs in `make test`.
-reliability: setup
+reliability: setup front
 	$(BIN)/python -m pytest tests/reliability -m 'slow or not slow'
 
 # The full benchmark (30-60 min on 2 cores; run it on a quiet machine); `scripts/bench.py --quick` is the smoke run.
-bench: setup
+bench: setup front
 	$(BIN)/python scripts/bench.py
 
 lint: setup

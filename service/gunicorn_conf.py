@@ -6,7 +6,8 @@ import os
 import tempfile
 
 # Loopback unless told otherwise: exposing the service is a decision, not a default.
-bind = f"{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '8000'}"
+# BIND (a Unix socket) is how service/front.py puts gunicorn behind nginx.
+bind = os.environ.get("BIND") or f"{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '8000'}"
 # More than one process, so that writes must be (and are) visible across processes.
 workers = int(os.environ.get("WORKERS", "2"))
 threads = int(os.environ.get("THREADS", "2"))

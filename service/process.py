@@ -1,5 +1,5 @@
-"""The service as a child process: ``make serve``'s gunicorn command on a free 127.0.0.1 port, for
-the tests and the benchmark, started and stopped by them."""
+"""The service as a child process: ``make serve``'s command (service/front.py: nginx in front of
+gunicorn) on a free 127.0.0.1 port, for the tests and the benchmark, started and stopped by them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 
 
 def free_port() -> int:
@@ -24,7 +23,8 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``make serve``'s gunicorn command, with its own port, index and environment."""
+    """``make serve``'s command, with its own port, index and environment; ``proc`` leads a process
+    group of its own (the launcher, nginx, gunicorn's master and workers), which ``stop`` signals."""
 
     def __init__(self, index_dir: Path, log_path: Path, **env: str) -> None:
         self.port = free_port()
@@ -33,7 +33,7 @@ class ServerProcess:
         full_env = os.environ | {"INDEX_DIR": str(index_dir), "HOST": "127.0.0.1", "PORT": str(self.port)} | env
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            [str(GUNICORN), "-c", "service/gunicorn_conf.py", "service:create_app()"],
+            [sys.executable, "-m", "service.front"],
             cwd=ROOT,
             env=full_env,
             stdout=self._log,

@@ -26,12 +26,16 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from service.front import NGINX
 from tests.reliability import summary
 from tests.reliability.helpers import AUTH, check_error, error_shape_problem, raw_request
 
 # One seed per run, printed in the summary: a failure found at random can be replayed with
 # RELIABILITY_SEED=<seed>.
 SEED = int(os.environ.get("RELIABILITY_SEED") or random.SystemRandom().randrange(2**32))
+# What refuses a request that is not valid HTTP: nginx in front (make serve) or gunicorn alone.
+FRONT = NGINX is not None
+LONG_LINE = {414} if FRONT else {400}  # nginx's 64 KiB request line; gunicorn alone lets the app judge
 REQUEST_TIMEOUT = 180  # a batch of 256 queries of 2,000 characters is slow on 2 cores, not wrong
 
 
@@ -189,11 +193,12 @@ HOSTILE = [
     ("nul-in-doc-id", "GET", "/v1/documents/a%00b", {}, {400}),
     ("nul-in-passage-id", "GET", "/v1/passages/a%00b:0/related", {}, {400}),
     ("nul-in-new-doc-id", "POST", "/v1/documents", {"json": {"id": "a\u0000", "text": "Т."}, "headers": AUTH}, {400}),
-    ("100k-query-get", "GET", "/v1/search", {"params": {"q": "q" * 100_000}}, {400}),
-    ("100k-cyrillic-query-get", "GET", "/v1/search", {"params": {"q": "ы" * 100_000}}, {400}),
+    # Over nginx's 64 KiB request line (service/front.py): 414; the app's 2,000-character limit fits.
+    ("100k-query-get", "GET", "/v1/search", {"params": {"q": "q" * 100_000}}, LONG_LINE),
+    ("100k-cyrillic-query-get", "GET", "/v1/search", {"params": {"q": "ы" * 100_000}}, LONG_LINE),
     ("100k-query-post", "POST", "/v1/search", {"json": {"query": "ы" * 100_000}}, {400}),
     ("100k-query-batch", "POST", "/v1/search/batch", {"json": {"queries": [{"query": "ы" * 100_000}]}}, {400}),
-    ("100k-doc-id", "GET", "/v1/documents/" + "d" * 100_000, {}, {400}),
+    ("100k-doc-id", "GET", "/v1/documents/" + "d" * 100_000, {}, LONG_LINE),
     *[
         (f"k={k!r}-{where}", method, path, kwargs, {400})
         for k in (-1, 0, 101, -(10**30), 10**30, 2**63, "1e9", 1.5, True, None, "5")
@@ -249,14 +254,16 @@ RAW = [
     ("raw-invalid-utf8-in-line", b"GET /v1/search?q=\xff\xfe HTTP/1.1\r\nHost: t\r\n", {400}),
     ("raw-nul-in-line", b"GET /v1/search?q=a\x00b HTTP/1.1\r\nHost: t\r\n", {400}),
     ("request-id-crlf-injection", HEALTH + b"a\r\nSet-Cookie: evil=1\r\n", {200}),
-    ("request-id-bare-lf", HEALTH + b"a\nSet-Cookie: evil=1\r\n", {400}),
+    # nginx reads a bare LF as a line end, as RFC 9112 (2.2) allows: a second request header, never
+    # reflected in the answer.
+    ("request-id-bare-lf", HEALTH + b"a\nSet-Cookie: evil=1\r\n", {200} if FRONT else {400}),
     ("request-id-bare-cr", HEALTH + b"a\rSet-Cookie: evil=1\r\n", {400}),
     ("request-id-nul", HEALTH + b"a\x00Set-Cookie: evil=1\r\n", {400}),
     ("request-id-encoded-crlf", HEALTH + b"a%0d%0aSet-Cookie:%20evil=1\r\n", {200}),
     ("request-id-utf8", HEALTH + "ид<script>\r\n".encode(), {200}),
     ("request-id-8k", HEALTH + b"a" * 8000 + b"\r\n", {200}),
-    ("request-line-2MB", b"GET /v1/search?q=" + b"a" * 2_000_000 + b" HTTP/1.1\r\nHost: t\r\n", {400}),
-    ("http-version-9.9", b"GET /health HTTP/9.9\r\nHost: t\r\n", {400}),
+    ("request-line-2MB", b"GET /v1/search?q=" + b"a" * 2_000_000 + b" HTTP/1.1\r\nHost: t\r\n", LONG_LINE),
+    ("http-version-9.9", b"GET /health HTTP/9.9\r\nHost: t\r\n", {505} if FRONT else {400}),
     ("bad-method", b"G@T /health HTTP/1.1\r\nHost: t\r\n", {400}),
     ("content-length-and-chunked", b"POST /v1/search HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
      b"Transfer-Encoding: chunked\r\n", {400}),

@@ -34,7 +34,7 @@ BAD_AUTHORIZATION = {
     "prefix": "Bearer " + KEY[:-1],
     "longer": "Bearer " + KEY + "0",
     "twice": f"Bearer {KEY} {KEY}",
-    "8k": "Bearer " + "k" * 8000,  # gunicorn refuses a longer header line itself (431), see below
+    "8k": "Bearer " + "k" * 8000,  # a longer header line is refused before the app (431), see below
     "latin1": "Bearer ключ".encode().decode("latin-1"),
 }
 
