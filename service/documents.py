@@ -79,8 +79,8 @@ def _check_langs(langs: list[str]) -> None:
 def list_documents():
     """List documents, a page at a time."""
     args = query_args(LIST_QUERY)
-    lang = args.get("lang") or None
-    if lang:
+    lang = args.get("lang")
+    if lang is not None:  # given, it must be a language: an empty one is refused, as the spec's enum says
         _check_langs([lang])
     limit = int_arg(args, LIST_QUERY[1], 20)
     offset = int_arg(args, LIST_QUERY[2], 0)

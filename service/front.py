@@ -94,6 +94,13 @@ http {{
             proxy_send_timeout {UPSTREAM_TIMEOUT}s;
         }}
 {error_pages}
+        # nginx refuses TRACE itself, with no Allow header: the app is asked the same path with a
+        # method no route takes, so its 405 carries the route's own Allow (or its 404).
+        error_page 405 = @method_not_allowed;
+        location @method_not_allowed {{
+            proxy_method PATCH;
+            proxy_pass http://app;
+        }}
         location /_error/ {{
             internal;
             root {workdir};

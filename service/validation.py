@@ -225,8 +225,14 @@ def int_arg(args: dict[str, str], param: Param, default: int) -> int:
 
 
 def list_arg(args: dict[str, str], name: str) -> list[str] | None:
-    items = [item.strip() for item in args.get(name, "").split(",") if item.strip()]
-    return items or None
+    """A comma-separated list parameter (None when absent), read exactly as the spec's pattern
+    says: an empty value or an empty item is refused, not dropped."""
+    if name not in args:
+        return None
+    items = args[name].split(",")
+    if not all(items):
+        raise ApiError(400, "invalid_request", f"{name}: a comma-separated list with no empty item, e.g. kk,ru")
+    return items
 
 
 SEARCH_QUERY = (

@@ -70,6 +70,18 @@ def test_a_repeated_parameter_is_refused_not_guessed(client):
     _refused(client.get("/v1/search?q=Астана&lang=kk&lang=ru"), "lang")
 
 
+@pytest.mark.parametrize(
+    "query", ["lang=", "lang=kk,,ru", "lang=kk,", "documents=", "documents=a,,b"], ids=lambda q: q or "empty"
+)
+def test_a_list_parameter_has_no_empty_item(client, query):
+    """The spec's patterns allow none: refused, not silently dropped (GET /v1/documents?lang= too)."""
+    _refused(client.get(f"/v1/search?q=Астана&{query}"), query.partition("=")[0])
+
+
+def test_an_empty_language_is_not_a_filter(client):
+    _refused(client.get("/v1/documents?lang="), "language")
+
+
 def test_filters_and_queries_have_bounds(client):
     ids = [f"d{i}" for i in range(MAX_FILTER_DOCUMENTS + 1)]
     _refused(client.post("/v1/search", json={"query": "Астана", "documents": ids}), "documents")

@@ -115,7 +115,7 @@ def test_documents_are_listed_a_page_at_a_time(client):
     assert [d["id"] for d in page["documents"]] == ["001_fdb75db5e4a0ae0c", "002_6b6f623981be19cf"]
     ru = client.get("/v1/documents", query_string={"lang": "ru"}).get_json()
     assert ru["total"] == 1 and ru["documents"][0]["id"] == "003_50027884f20b3e6f"
-    for params in ({"limit": 0}, {"limit": 1000}, {"offset": -1}, {"lang": "fr"}, {"page": 2}):
+    for params in ({"limit": 0}, {"limit": 1000}, {"offset": -1}, {"lang": "fr"}, {"lang": ""}, {"page": 2}):
         assert client.get("/v1/documents", query_string=params).status_code == 400
 
 

@@ -172,6 +172,8 @@ def _nested(depth: int) -> bytes:
 # (id, method, path, requests keyword arguments, the statuses that are right). A path that cannot
 # be a document or passage id is a 400, as the spec's pattern says; an id that could be, a 404.
 HOSTILE = [
+    ("trace", "TRACE", "/v1/search", {}, {405}),  # refused by nginx in front, answered with the route's Allow
+    ("put-on-search", "PUT", "/v1/search", {}, {405}),
     ("invalid-utf8-body", "POST", "/v1/search", {"data": b'{"query": "\xff\xfe\xfd"}', "headers": JSON}, {400}),
     ("invalid-utf8-escaped-query", "GET", "/v1/search?q=%ff%fe%c0%af", {}, {200, 400}),
     ("invalid-utf8-doc-id", "GET", "/v1/documents/%ff%fe", {}, {400}),
@@ -246,6 +248,8 @@ def test_hostile_request_is_refused_cleanly(rel_server, method, path, kwargs, st
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     if response.status_code >= 400:
         check_error(response)
+    if response.status_code == 405:  # RFC 9110: the methods the route takes
+        assert "GET" in {m.strip() for m in response.headers["Allow"].split(",")}, response.headers
 
 
 # Malformed at the HTTP level: gunicorn refuses these before the app sees them, with its own status
