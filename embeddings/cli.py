@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypedDict
 
-from embeddings.checks import QueryError
+from embeddings.checks import QueryError, check_dates
 from embeddings.config import Settings, SettingsError
 from embeddings.corpus import CorpusError
 from embeddings.encoders import ENGINES, ModelError
@@ -50,6 +50,15 @@ def add_date_arguments(parser: argparse.ArgumentParser) -> None:
             help=f"keep documents dated {'on or after' if bound == 'from' else 'on or before'} this day, "
             "YYYY-MM-DD (an undated document is outside every range)",
         )
+
+
+def check_date_arguments(args: argparse.Namespace) -> None:
+    """``--date-from`` / ``--date-to`` checked before the model loads, the message naming the
+    options as the user typed them."""
+    try:
+        check_dates(args.date_from, args.date_to)
+    except QueryError as exc:
+        raise QueryError(str(exc).replace("date_from", "--date-from").replace("date_to", "--date-to")) from None
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,8 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from embeddings.batch import read_queries, run_batch
-from embeddings.checks import check_dates
-from embeddings.cli import add_date_arguments, add_engine_arguments, run, write_jsonl
+from embeddings.cli import add_date_arguments, add_engine_arguments, check_date_arguments, run, write_jsonl
 from embeddings.config import Settings
 from embeddings.corpus import CorpusReport
 from embeddings.search import DEFAULT_MODE, MAX_K, MODES, Searcher
@@ -37,7 +36,7 @@ def main() -> int:
     if not args.infile.is_file():
         raise OSError(f"{args.infile}: no such file")
 
-    check_dates(args.date_from, args.date_to)
+    check_date_arguments(args)
     report = CorpusReport()
     queries = read_queries(args.infile, report)
     for problem in report.problems:

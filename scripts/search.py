@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 
-from embeddings.cli import add_date_arguments, run
+from embeddings.cli import add_date_arguments, check_date_arguments, run
 from embeddings.config import Settings
 from embeddings.search import (
     DEFAULT_MODE,
@@ -21,7 +21,6 @@ from embeddings.search import (
     MODES,
     SORTS,
     Searcher,
-    check_dates,
 )
 
 
@@ -49,7 +48,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
     parser.add_argument("--model", help="embedding model (default: EMBEDDING_MODEL or the prepared default)")
     args = parser.parse_args()
-    check_dates(args.date_from, args.date_to)  # a clear message before the model loads
+    check_date_arguments(args)
     split = lambda value: [x.strip() for x in value.split(",") if x.strip()] if value else None  # noqa: E731
     searcher = Searcher.from_settings(Settings.from_env(), args.index, args.model)
     response = searcher.search(

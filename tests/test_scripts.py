@@ -97,7 +97,7 @@ def test_build_search_and_batch_query_on_a_partly_bad_corpus(tmp_path):
     dated = script("search.py", "--index", str(index), "--json", "--date-from", "2026-02-01", "Рустами Эмомали")
     assert {r["doc_id"] for r in orjson.loads(dated.stdout)["results"]} == {"000_51035c6eea1197a6"}
     bad = script("search.py", "--index", str(index), "--date-from", "2026-02-31", "Рустами Эмомали")
-    assert bad.returncode == 2 and "date_from must be a date" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "--date-from must be a date" in bad.stderr and "Traceback" not in bad.stderr
     answered = script(
         "batch_query.py", "--index", str(index), "--in", str(queries), "--out", str(out), "--date-to", "2026-12-31"
     )
