@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 
 from embeddings import news_files
+from embeddings.checks import check_date
 from embeddings.text import clean_paragraphs, detect_language, normalize, sentence_spans
 
 _HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s+(.+?)\s*$")
@@ -90,8 +91,7 @@ def make_document(
         title = first[start:end]
     if len(title) > TITLE_MAX_CHARS:
         title = title[: TITLE_MAX_CHARS - 1].rstrip() + "…"
-    if date is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
-        raise ValueError(f"date {date!r} is not YYYY-MM-DD")
+    check_date("date", date)  # a day that exists: date ranges compare days
     return Document(id=doc_id, title=title, date=date, lang=lang or detected, text=body, source=source)
 
 

@@ -418,6 +418,9 @@ class Searcher:
             lexical_hits = self.index.store.lexical_search(
                 expression, depth, plan.langs, plan.request.doc_ids, plan.dates
             )
+            if plan.allowed is not None:  # the filter's own keys decide, as for the dense list
+                inside = _within(np.asarray([key for key, _ in lexical_hits], dtype=np.int64), plan.allowed)
+                lexical_hits = [hit for hit, keep in zip(lexical_hits, inside.tolist(), strict=True) if keep]
         if plan.mode == "hybrid":
             ranked = self._fused(plan, dense, lexical_hits)
         else:
@@ -457,7 +460,7 @@ class Searcher:
                 nearest = self.index.articles.nearest(vector, ARTICLE_DEPTH)
             extra = store.article_passages(nearest.tolist())
             if plan.allowed is not None:
-                extra = extra[np.isin(extra, plan.allowed)]
+                extra = extra[_within(extra, plan.allowed)]
             for key in extra.tolist():
                 tier[key] = 0
         known = store.candidates(list(tier))
@@ -529,6 +532,15 @@ class Searcher:
                     if p.target_id in cards
                 ]
             return {d: self._counterparts[d] for d in doc_ids}
+
+
+def _within(keys: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Which of ``keys`` are in ``allowed`` (sorted, as Index.filter_keys gives it): a binary search
+    per key, where np.isin would sort the whole filter (a million keys) at every query."""
+    if not len(allowed):
+        return np.zeros(len(keys), dtype=bool)
+    places = np.minimum(np.searchsorted(allowed, keys), len(allowed) - 1)
+    return allowed[places] == keys
 
 
 def _by_document(ranked: list[tuple[int, float]], doc_of: dict[int, str]) -> list[list[tuple[int, float]]]:

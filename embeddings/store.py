@@ -195,8 +195,12 @@ class WriteTransaction:
 
 
 def day_number(iso_date: str | None) -> int:
-    """An ISO date as its proleptic Gregorian day number; -1 for none (an undated document)."""
-    return datetime.date.fromisoformat(iso_date).toordinal() if iso_date else -1
+    """An ISO date as its proleptic Gregorian day number; -1 for none (an undated document), and
+    for a day that does not exist, which a store written before dates were checked may hold."""
+    try:
+        return datetime.date.fromisoformat(iso_date).toordinal() if iso_date else -1
+    except ValueError:
+        return -1
 
 
 def _float32_bytes(vector: np.ndarray) -> bytes:

@@ -19,6 +19,7 @@ from service.validation import (
     BatchQuery,
     BatchSearchRequest,
     SearchRequest,
+    check_batch_budget,
     json_object,
     search_request_from_args,
 )
@@ -89,6 +90,7 @@ def search_batch():
     """A batch of queries (at most maxItems), encoded together, answered in order."""
     started = time.perf_counter()
     req = json_object(BatchSearchRequest)
+    check_batch_budget(req)
     responses = _answer([_library_query(q) for q in req.queries])
     return json_response(
         {

@@ -34,6 +34,9 @@ from service.errors import ApiError
 from service.openapi import Param
 
 MAX_BATCH_QUERIES = 256
+# The characters of all a batch's queries together: what bounds the cost of one unauthenticated
+# batch (encoding grows with the text; measured in the README, "HTTP API").
+MAX_BATCH_CHARS = 16_000
 MAX_PAGE = 200
 MAX_OFFSET = 10**9
 MAX_FILTER_DOCUMENTS = 1000  # document ids one search may be restricted to
@@ -127,7 +130,26 @@ class BatchQuery(_Strict):
 
 
 class BatchSearchRequest(_Strict):
-    queries: Annotated[list[BatchQuery], Field(min_length=1, max_length=MAX_BATCH_QUERIES)]
+    queries: Annotated[
+        list[BatchQuery],
+        Field(
+            min_length=1,
+            max_length=MAX_BATCH_QUERIES,
+            description=f"their query texts hold at most {MAX_BATCH_CHARS:,} characters together (over it: 413)",
+        ),
+    ]
+
+
+def check_batch_budget(req: BatchSearchRequest) -> None:
+    """A batch whose queries hold more than MAX_BATCH_CHARS characters is refused before any work."""
+    total = sum(len(q.query) for q in req.queries)
+    if total > MAX_BATCH_CHARS:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"the batch's queries hold {total:,} characters; the limit is {MAX_BATCH_CHARS:,} for a batch "
+            "(split it into several batches)",
+        )
 
 
 class DocumentIn(_Strict):
@@ -154,9 +176,7 @@ class DocumentIn(_Strict):
     title: Annotated[str | None, Field(max_length=1000, description="default: the page's, else the first sentence")] = (
         None
     )
-    date: Annotated[
-        str | None, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD; default: the page's")
-    ] = None
+    date: Annotated[_Date | None, Field(description="a day that exists, YYYY-MM-DD; default: the page's")] = None
     lang: Annotated[Lang | None, Field(description="default: the page's (kk, ru or en), else detected")] = None
     text: Annotated[str | None, Field(min_length=1, description="paragraphs separated by newlines; or html")] = None
     html: Annotated[

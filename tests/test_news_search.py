@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from embeddings.corpus import parse_seed_text
+from embeddings.corpus import Document, make_document, parse_seed_text
+from embeddings.search import Searcher
 from tests.conftest import MINSK_KK, MINSK_RU, MINSK_RU_BODY, SEEDS, WRITE_AUTH
 
 QUESTION = "Лукашенко торговля"  # three passages of one seed article in the top five, ungrouped
@@ -147,3 +148,19 @@ def test_a_kazakh_article_shows_its_russian_version_once_there_is_one(writable_s
     assert all(MINSK_RU.id not in [c["doc_id"] for c in after[doc]] for doc in others)  # other stories: none
     deleted = requests.delete(writable_server.url + f"/v1/documents/{MINSK_RU.id}", headers=WRITE_AUTH, timeout=60)
     assert deleted.status_code == 204 and grouped()[MINSK_KK] == []  # a write changes the counterparts
+
+
+def test_a_day_that_does_not_exist_is_refused_and_an_old_one_stored_breaks_no_range(index_copy, encoder, client):
+    """A document's date must be a real day (POST answers 400); a store written before that rule
+    may hold one, and such a document counts as undated, never as a 500."""
+    answer = client.post("/v1/documents", json={"text": "Жаңалық.", "date": "2026-02-30"})
+    assert answer.status_code in (400, 403)  # 403 without a write key: checked in test_news_files
+    with pytest.raises(ValueError, match="date"):
+        make_document("bad-day", "Астанада жаңа мектеп ашылды.", date="2026-02-30")
+    searcher = Searcher.open(index_copy, encoder)
+    old = Document("bad-day", "Мектеп", "2026-02-30", "kk", "Астанада жаңа мектеп ашылды.")
+    searcher.index.write_document(old, encoder)
+    for date_from in ("2000-01-01", None):
+        response = searcher.search("мектеп ашылды", 100, date_from=date_from, date_to="2030-12-31")
+        assert "bad-day" not in {r.doc_id for r in response.results}
+    assert "bad-day" in {r.doc_id for r in searcher.search("мектеп ашылды", 100).results}

@@ -12,6 +12,7 @@ import requests
 from openapi_spec_validator import validate
 
 from service.process import ServerProcess
+from service.validation import MAX_BATCH_CHARS
 from tests.conftest import WRITE_AUTH, WRITE_KEY
 
 KEY, AUTH = WRITE_KEY, WRITE_AUTH
@@ -78,6 +79,22 @@ def test_batch_search_answers_in_order_with_ids(live_server):
 def test_bad_batches_are_refused(client, body, fragment):
     response = client.post("/v1/search/batch", json=body)
     assert response.status_code == 400 and fragment in error_of(response)["message"]
+
+
+def test_a_batch_is_bounded_by_its_text_before_any_work(client):
+    """MAX_BATCH_CHARS characters of queries in all: at the limit answered, one over it a 413 that
+    names the limit (the OpenAPI spec says so too)."""
+    question = "Лукашенко торговля " * 110  # 2,090 characters: 8 slices of 2,000 make the limit
+    fits = [{"query": question[: MAX_BATCH_CHARS // 8]} for _ in range(8)]
+    assert client.post("/v1/search/batch", json={"queries": fits}).status_code == 200
+    over = [*fits, {"query": "x"}]
+    response = client.post("/v1/search/batch", json={"queries": over})
+    assert response.status_code == 413 and f"{MAX_BATCH_CHARS:,}" in error_of(response)["message"]
+    spec = client.get("/openapi.json").get_json()
+    assert (
+        f"{MAX_BATCH_CHARS:,}"
+        in spec["components"]["schemas"]["BatchSearchRequest"]["properties"]["queries"]["description"]
+    )
 
 
 def test_a_passage_with_its_document_and_neighbours(live_server):
