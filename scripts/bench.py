@@ -18,6 +18,7 @@ from embeddings.benchmark import DEFAULT_EVAL_DIR, SECTIONS, BenchOptions, run
 from embeddings.benchmark.figures import format_table, write_json
 from embeddings.cli import run as run_script
 from service.process import ServerProcess
+from service.validation import MAX_BATCH_CHARS
 
 
 def main() -> int:
@@ -52,6 +53,7 @@ def main() -> int:
         profile=args.profile,
         docs=args.docs,
         launch_server=ServerProcess,  # the library never imports the service: the script hands it in
+        batch_chars=MAX_BATCH_CHARS,
     )
     started = time.perf_counter()
     result = run(options, log=lambda line: print(line, file=sys.stderr))

@@ -67,6 +67,9 @@ class BenchOptions:
     # Starts the service for the HTTP rows (scripts/bench.py: service.process.ServerProcess);
     # None leaves them out.
     launch_server: ServerLauncher | None = None
+    # The service's limit on one batch's query characters (service.validation.MAX_BATCH_CHARS,
+    # handed in like the launcher): the batch-load rows send the largest batch it accepts.
+    batch_chars: int | None = None
 
 
 def _other_backends(log: Callable[[str], None]) -> dict[str, Encoder]:
@@ -118,7 +121,7 @@ def run(options: BenchOptions, log: Callable[[str], None] = print) -> BenchResul
         if "build" in options.sections:
             bench_build(ctx, options.profile)
         if "query" in options.sections:
-            bench_query(ctx, options.launch_server, options.profile)
+            bench_query(ctx, options.launch_server, options.profile, options.batch_chars)
         if "encoder" in options.sections and other_backends:
             bench_encoder(ctx)
         if "quality" in options.sections and other_backends:

@@ -9,6 +9,8 @@ one the HTTP rows are left out.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from functools import partial
@@ -28,10 +30,12 @@ from embeddings.benchmark.timing import timed_rounds
 from embeddings.corpus import Document
 from embeddings.encoders import DEFAULT_BACKEND
 from embeddings.index import build
-from embeddings.search import Searcher
+from embeddings.search import MAX_QUERY_CHARS, Searcher
 
 K = 10
 WARM_UP_QUERIES = 3
+LOAD_CLIENTS = 4  # clients posting the largest batch in a loop while one searches
+LOAD_SAMPLES = 30
 # One worker: a sequential client on one keep-alive connection is served by one worker anyway,
 # and a second would only load another model copy that competes for the cores.
 SERVER_ENV = {"RETRIEVAL_API_KEY": "", "WORKERS": "1"}
@@ -55,25 +59,82 @@ class ServerLauncher(Protocol):
 
 
 @contextmanager
-def _http_search(
+def _http_server(
     launch_server: ServerLauncher, index_dir: Path, log_path: Path, backend: str
-) -> Iterator[Callable[[str], None]]:
-    """``GET /v1/search`` for one query on a server started with ``backend``, over one keep-alive connection."""
-    import requests
-
+) -> Iterator[RunningServer]:
+    """The service started with ``backend``, ready, stopped afterwards."""
     server = launch_server(index_dir, log_path, **SERVER_ENV, EMBEDDING_BACKEND=backend)
     try:
         server.wait_ready()
-        with requests.Session() as session:
-
-            def search(query: str) -> None:
-                response = session.get(f"{server.url}/v1/search?q={quote(query)}&k={K}", timeout=30)
-                if response.status_code != 200:
-                    raise RuntimeError(f"GET /v1/search answered {response.status_code}: {response.text[:300]}")
-
-            yield search
+        yield server
     finally:
         server.stop()
+
+
+def _http_search(session, url: str) -> Callable[[str], None]:
+    """``GET /v1/search`` for one query, over ``session``'s keep-alive connection."""
+
+    def search(query: str) -> None:
+        response = session.get(f"{url}/v1/search?q={quote(query)}&k={K}", timeout=60)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET /v1/search answered {response.status_code}: {response.text[:300]}")
+
+    return search
+
+
+def _largest_batch(documents: Sequence[Document], batch_chars: int) -> list[dict]:
+    """Queries of real text, each as long as one may be, that fill the batch limit exactly."""
+    text = " ".join(doc.text.replace("\n", " ") for doc in documents) + " "
+    text *= -(-batch_chars // len(text))  # a small corpus (--quick) repeats
+    lengths = [MAX_QUERY_CHARS] * (batch_chars // MAX_QUERY_CHARS) + [batch_chars % MAX_QUERY_CHARS]
+    return [{"query": text[i * MAX_QUERY_CHARS : i * MAX_QUERY_CHARS + n]} for i, n in enumerate(lengths) if n]
+
+
+def _batch_load(url: str, queries: Sequence[str], batch: list[dict]) -> dict[str, float]:
+    """Seconds of the largest batch alone, and GET /v1/search's median idle and while LOAD_CLIENTS
+    clients post that batch in a loop (each on its own connection)."""
+    import requests
+
+    def post(session) -> None:
+        response = session.post(f"{url}/v1/search/batch", json={"queries": batch}, timeout=600)
+        if response.status_code != 200:
+            raise RuntimeError(f"POST /v1/search/batch answered {response.status_code}: {response.text[:300]}")
+
+    def search_median(session) -> float:
+        search = _http_search(session, url)
+        seconds = []
+        for query in queries[:LOAD_SAMPLES]:
+            started = time.perf_counter()
+            search(query)
+            seconds.append(time.perf_counter() - started)
+        return float(np.median(seconds))
+
+    with requests.Session() as session:
+        post(session)  # warm-up: the worker's first batch shapes
+        alone = []
+        for _ in range(3):
+            started = time.perf_counter()
+            post(session)
+            alone.append(time.perf_counter() - started)
+        idle = search_median(session)
+        stop = threading.Event()
+
+        def client() -> None:
+            with requests.Session() as own:
+                while not stop.is_set():
+                    post(own)
+
+        clients = [threading.Thread(target=client, daemon=True) for _ in range(LOAD_CLIENTS)]
+        for thread in clients:
+            thread.start()
+        time.sleep(1.0)  # every client has a batch in flight
+        try:
+            loaded = search_median(session)
+        finally:
+            stop.set()
+            for thread in clients:
+                thread.join(timeout=600)
+    return {"batch_alone": float(np.median(alone)), "idle": idle, "loaded": loaded}
 
 
 def _logged_request_ms(log_path: Path, path: str) -> list[float]:
@@ -99,7 +160,12 @@ def _p99(seconds: np.ndarray) -> float:
     return float(np.percentile(seconds, 99))
 
 
-def bench_query(ctx: BenchContext, launch_server: ServerLauncher | None = None, profile: bool = False) -> None:
+def bench_query(
+    ctx: BenchContext,
+    launch_server: ServerLauncher | None = None,
+    profile: bool = False,
+    batch_chars: int | None = None,
+) -> None:
     result = ctx.result
     log_path = ctx.workdir / "server.log"
     with ExitStack() as cleanup:
@@ -111,11 +177,15 @@ def bench_query(ctx: BenchContext, launch_server: ServerLauncher | None = None, 
             cleanup.callback(searchers[label].index.close)
 
         contenders: dict[str, Callable[[str], object]] = {"bare": partial(bare_encode_query, ctx.encoder)}
+        server = None
         if launch_server is not None:
+            import requests
+
             # The server as `make serve` runs it: the default backend (torch when it is not prepared).
             served = DEFAULT_BACKEND if DEFAULT_BACKEND in searchers else "torch"
             served_index = ctx.workdir / f"query-index-{served}"
-            contenders["http"] = cleanup.enter_context(_http_search(launch_server, served_index, log_path, served))
+            server = cleanup.enter_context(_http_server(launch_server, served_index, log_path, served))
+            contenders["http"] = _http_search(cleanup.enter_context(requests.Session()), server.url)
         contenders["inproc_torch"] = partial(searchers["torch"].search, k=K, mode="dense")
         # News search as the page asks it, on the served backend: one result per article, and a
         # date range that keeps the older half of the dated documents.
@@ -137,6 +207,8 @@ def bench_query(ctx: BenchContext, launch_server: ServerLauncher | None = None, 
                 contender(query)
                 contender(query)
         timings = timed_rounds(contenders, ctx.rounds, inputs=ctx.queries, progress="query")
+        batch = _largest_batch(ctx.documents, batch_chars) if server is not None and batch_chars else None
+        load = _batch_load(server.url, ctx.queries, batch) if batch else None
         if profile:
             result.details["profile_query"] = profile_listing(
                 lambda: [searchers["torch"].search(q, K) for q in ctx.queries]
@@ -217,6 +289,25 @@ def bench_query(ctx: BenchContext, launch_server: ServerLauncher | None = None, 
                     "(from the server's access log)",
                 )
             )
+    if load is not None:
+        result.add(
+            Figure(
+                "query",
+                "POST /v1/search/batch, the largest accepted, alone ÷ GET /v1/search median",
+                load["batch_alone"] / load["idle"],
+                note=f"{len(batch)} queries, {batch_chars:,} characters: {load['batch_alone'] * 1000:.0f} ms",
+            )
+        )
+        result.add(
+            Figure(
+                "query",
+                f"GET /v1/search median while {LOAD_CLIENTS} clients post that batch ÷ idle median",
+                load["loaded"] / load["idle"],
+                target="≤ 3",
+                note=f"{load['loaded'] * 1000:.1f} ms against {load['idle'] * 1000:.1f} ms idle "
+                f"({min(LOAD_SAMPLES, len(ctx.queries))} queries)",
+            )
+        )
     result.details["query"] = {
         "queries": len(ctx.queries),
         "median_ms": {n: round(float(np.median(timings.pooled(n))) * 1000, 2) for n in timings.seconds},
