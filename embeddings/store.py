@@ -257,7 +257,9 @@ class Store:
             clauses.append(f"doc_id IN ({','.join('?' * len(doc_ids))})")
             params += doc_ids
         where = " AND ".join(clauses) or "1"
-        rows = self.conn().execute(f"SELECT key FROM passages WHERE {where}", params).fetchall()
+        # In key order, as filters are used (binary searches over them): with a lang IN (...) the
+        # planner would otherwise walk the language index, one language's keys after another's.
+        rows = self.conn().execute(f"SELECT key FROM passages WHERE {where} ORDER BY key", params).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def passage_dates(self) -> tuple[np.ndarray, np.ndarray]:
