@@ -12,7 +12,9 @@ from collections.abc import Sequence
 
 from embeddings.text import LANGUAGES
 
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# A date's form, as a regex for schemas too (service/validation.py); check_date also wants the day to exist.
+ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_ISO_DATE = re.compile(ISO_DATE_PATTERN.removeprefix("^").removesuffix("$"))
 
 
 class QueryError(ValueError):
@@ -53,8 +55,12 @@ def check_date(name: str, value: object) -> str | None:
     raise QueryError(f"{name} must be a date YYYY-MM-DD, not {value!r}")
 
 
-def check_dates(date_from: object, date_to: object) -> tuple[str | None, str | None]:
-    dates = check_date("date_from", date_from), check_date("date_to", date_to)
+def check_dates(
+    date_from: object, date_to: object, names: tuple[str, str] = ("date_from", "date_to")
+) -> tuple[str | None, str | None]:
+    """A date range, either end open, that does not end before it starts; ``names`` are the
+    fields' names as the caller knows them (an API field, a script's option)."""
+    dates = check_date(names[0], date_from), check_date(names[1], date_to)
     if dates[0] and dates[1] and dates[1] < dates[0]:
-        raise QueryError(f"date_to {dates[1]} is before date_from {dates[0]}")
+        raise QueryError(f"{names[1]} {dates[1]} is before {names[0]} {dates[0]}")
     return dates

@@ -55,10 +55,7 @@ def add_date_arguments(parser: argparse.ArgumentParser) -> None:
 def check_date_arguments(args: argparse.Namespace) -> None:
     """``--date-from`` / ``--date-to`` checked before the model loads, the message naming the
     options as the user typed them."""
-    try:
-        check_dates(args.date_from, args.date_to)
-    except QueryError as exc:
-        raise QueryError(str(exc).replace("date_from", "--date-from").replace("date_to", "--date-to")) from None
+    check_dates(args.date_from, args.date_to, names=("--date-from", "--date-to"))
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from pydantic_core import PydanticCustomError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from embeddings.checks import ISO_DATE_PATTERN
 from embeddings.corpus import DOC_ID_PATTERN
 from embeddings.search import (
     DATE_SORT_POOL,
@@ -75,14 +76,13 @@ EfSearch = Annotated[
     ),
 ]
 
-ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"  # and a day that exists: embeddings.search.check_date
 DATE_FROM_TEXT = "keep documents dated on or after this day, YYYY-MM-DD; an undated document is outside every range"
 DATE_TO_TEXT = "keep documents dated on or before this day, YYYY-MM-DD; not before date_from"
 SORT_TEXT = f"relevance, or date: the best k × {DATE_SORT_POOL} matches (at or above min_score), newest first"
 OFFSET_TEXT = "results to skip (articles, when grouped): the page's start; pages are stable for an unchanged index"
 GROUP_TEXT = "article: one result per document, with more of its passages and its versions in other languages"
 PER_ARTICLE_TEXT = f"with group=article: more passages per article (default {DEFAULT_PASSAGES_PER_ARTICLE})"
-_Date = Annotated[str, Field(pattern=ISO_DATE, json_schema_extra={"format": "date"})]
+_Date = Annotated[str, Field(pattern=ISO_DATE_PATTERN, json_schema_extra={"format": "date"})]
 DateFrom = Annotated[_Date | None, Field(description=DATE_FROM_TEXT)]
 DateTo = Annotated[_Date | None, Field(description=DATE_TO_TEXT)]
 Sort = Annotated[Literal[SORTS], Field(description=SORT_TEXT)]
@@ -276,8 +276,8 @@ SEARCH_QUERY = (
         "search effort of an hnsw index (no effect on a flat one); default: HNSW_EF_SEARCH",
         {"type": "integer", "minimum": 1, "maximum": MAX_EF_SEARCH},
     ),
-    Param("date_from", DATE_FROM_TEXT, {"type": "string", "format": "date", "pattern": ISO_DATE}),
-    Param("date_to", DATE_TO_TEXT, {"type": "string", "format": "date", "pattern": ISO_DATE}),
+    Param("date_from", DATE_FROM_TEXT, {"type": "string", "format": "date", "pattern": ISO_DATE_PATTERN}),
+    Param("date_to", DATE_TO_TEXT, {"type": "string", "format": "date", "pattern": ISO_DATE_PATTERN}),
     Param("sort", SORT_TEXT + " (default relevance)", {"type": "string", "enum": list(SORTS)}),
     Param("offset", OFFSET_TEXT + " (default 0)", {"type": "integer", "minimum": 0, "maximum": MAX_SEARCH_OFFSET}),
     Param("group", GROUP_TEXT, {"type": "string", "enum": list(GROUPS)}),
