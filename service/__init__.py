@@ -6,10 +6,13 @@ from flask import Flask, request
 from gunicorn.errors import AppImportError
 
 from embeddings.config import Settings, SettingsError
+from embeddings.jobs import JobQueue, JobRunner, carry_out
 from embeddings.search import Searcher
 
 SEARCH_BODY_LIMIT = 1 << 20  # 1 MiB for every route but document writes
 DOCUMENT_BODY_LIMIT = 10 << 20  # 10 MiB for POST /v1/documents
+BULK_BODY_LIMIT = 32 << 20  # 32 MiB for POST /v1/documents/batch
+BODY_LIMITS = {"/v1/documents": DOCUMENT_BODY_LIMIT, "/v1/documents/batch": BULK_BODY_LIMIT}
 # Responses that set no policy of their own (JSON, /docs) may load nothing but this origin's CSS.
 DEFAULT_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 
@@ -39,11 +42,17 @@ def create_app(searcher: Searcher | None = None, settings: Settings | None = Non
             raise StartupError(f"error: {exc}") from None
     searcher.encoder.on_encode = observability.observe_encode
     app.extensions["searcher"] = searcher
+    queue = JobQueue(searcher.index.index_dir)
+    app.extensions["jobs"] = queue
+    # In every process; only the one holding the queue's lock writes (embeddings/jobs.py).
+    app.extensions["job_runner"] = JobRunner(
+        queue, lambda write: carry_out(searcher.index, searcher.encoder, write)
+    ).start()
 
     @app.before_request
     def _body_limit() -> None:
-        is_document_write = request.method == "POST" and request.path == "/v1/documents"
-        request.max_content_length = DOCUMENT_BODY_LIMIT if is_document_write else SEARCH_BODY_LIMIT
+        is_write = request.method == "POST"
+        request.max_content_length = BODY_LIMITS.get(request.path, SEARCH_BODY_LIMIT) if is_write else SEARCH_BODY_LIMIT
 
     @app.after_request
     def _security_headers(response):

@@ -1,4 +1,6 @@
-"""Documents and passages: reading them, adding, replacing and deleting documents, related passages."""
+"""Documents and passages: reading them, adding, replacing and deleting documents (now, or as a
+background job: in bulk, too big to wait for, or behind a queued write of the same document),
+jobs, related passages."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ from flask import Blueprint, current_app
 
 from embeddings.alignment import related_passages
 from embeddings.checks import QueryError, check_languages
-from embeddings.corpus import DOC_ID_PATTERN, make_document, validate_doc_id
-from embeddings.news_files import extract_page
+from embeddings.corpus import DOC_ID_PATTERN, validate_doc_id
+from embeddings.jobs import JOB_ID_PATTERN, KEEP_FINISHED, Job, JobQueue, Write, carry_out
 from embeddings.text import LANGUAGES
 from service import responses
 from service.auth import require_key
@@ -24,6 +26,8 @@ from service.validation import (
     LANG_LIST_SCHEMA,
     MAX_OFFSET,
     MAX_PAGE,
+    SYNC_DOCUMENT_MAX_CHARS,
+    DocumentBatchIn,
     DocumentIn,
     int_arg,
     json_object,
@@ -43,6 +47,8 @@ LIST_QUERY = (
     Param("limit", "page size (default 20)", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
     Param("offset", "documents to skip", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}),
 )
+JOB_ID = path_param("job_id", "job id", {"type": "string", "pattern": JOB_ID_PATTERN})
+QUEUED = Reply("queued as a background job, durable: poll Location (GET /v1/jobs/{job_id})", responses.Job, status=202)
 RELATED_QUERY = (
     Param("k", "how many (default 5)", K_SCHEMA),
     Param("lang", "target languages (default: all but the passage's own)", LANG_LIST_SCHEMA),
@@ -99,39 +105,114 @@ def get_document(doc_id: str):
     return json_response(document)
 
 
-@bp.post("/v1/documents")
-@operation(Reply("indexed and durable", responses.DocumentCreated, status=201), body=DocumentIn, errors=(503, 507))
-@require_key
-def put_document():
-    """Add a document, or replace the one with the same id."""
-    body: DocumentIn = json_object(DocumentIn)
-    posted = body.text if body.text is not None else body.html
+def jobs() -> JobQueue:
+    return current_app.extensions["jobs"]
+
+
+def job_body(job: Job) -> dict:
+    documents = []
+    for w in job.writes:
+        outcome = w.outcome or {}
+        done = w.state == "done"
+        documents.append(
+            body_of(
+                responses.JobDocument,
+                id=w.doc_id,
+                op=w.op,
+                status=w.state,
+                document=outcome if done and w.op == "put" else None,
+                deleted=outcome.get("deleted") if done and w.op == "delete" else None,
+                error=outcome.get("error"),
+            )
+        )
+    counts = {state: sum(d["status"] == state for d in documents) for state in ("queued", "running", "done", "failed")}
+    return body_of(
+        responses.Job,
+        job,
+        status=job.state,
+        created=job.created,
+        finished=job.finished,
+        counts=counts,
+        documents=documents,
+    )
+
+
+def _queued(writes: list[Write]):
+    job_id = jobs().submit(writes)
+    response = json_response(job_body(jobs().job(job_id)), 202)
+    response.headers["Location"] = f"/v1/jobs/{job_id}"
+    return response
+
+
+def _doc_id(body: DocumentIn) -> str:
     # Without an id, the text (or page) names the document: posting it twice replaces, not doubles.
-    doc_id = body.id or "doc-" + hashlib.sha256(posted.encode()).hexdigest()[:16]
-    text, title, date, lang = body.text, body.title, body.date, body.lang
+    return body.id or "doc-" + hashlib.sha256(body.posted.encode()).hexdigest()[:16]
+
+
+def _put(body: DocumentIn) -> Write:
+    return Write("put", _doc_id(body), body.model_dump(exclude={"id"}, exclude_none=True))
+
+
+def _carry_out(write: Write) -> dict:
+    s = searcher()
     try:
-        if body.html is not None:  # what the request gives wins over what the page says
-            page = extract_page(body.html)
-            text, title, date, lang = page.text, title or page.title, date or page.date, lang or page.lang
-        # "api" is the source a rebuild from a corpus keeps the document by, so a page's URL is not kept
-        doc = make_document(doc_id, text, title=title, date=date, lang=lang, source="api")
+        outcome = carry_out(s.index, s.encoder, write)
     except ValueError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
-    s = searcher()
-    passages, replaced = s.index.write_document(doc, s.encoder)
     current_app.extensions.pop(STORAGE_FAULT, None)  # the store takes writes again
-    made = [body_of(responses.PassageMade, p, passage_id=p.id) for p in passages]
-    return json_response(body_of(responses.DocumentCreated, doc, replaced=replaced, passages=made), 201)
+    return outcome
+
+
+@bp.post("/v1/documents")
+@operation(
+    Reply("indexed and durable", responses.DocumentCreated, status=201),
+    body=DocumentIn,
+    errors=(503, 507),
+    also=(QUEUED,),
+)
+@require_key
+def put_document():
+    """Add a document, or replace the one with the same id.
+
+    Over SYNC_DOCUMENT_MAX_CHARS characters, or while a write of the same id is queued, it is
+    queued as a background job (202) instead."""
+    write = _put(json_object(DocumentIn))
+    body = write.fields or {}
+    if len(body.get("text") or body.get("html")) > SYNC_DOCUMENT_MAX_CHARS or jobs().pending(write.doc_id):
+        return _queued([write])
+    return json_response(_carry_out(write), 201)
+
+
+@bp.post("/v1/documents/batch")
+@operation(QUEUED, body=DocumentBatchIn, errors=(503, 507))
+@require_key
+def put_documents():
+    """Add or replace many documents as one background job, written in order."""
+    return _queued([_put(doc) for doc in json_object(DocumentBatchIn).documents])
+
+
+@bp.get("/v1/jobs/<job_id>")
+@operation(Reply("the job and each document's write", responses.Job), JOB_ID, errors=(400, 404))
+def get_job(job_id: str):
+    """A background job: queued, running, done (each document's passages) or failed (each reason)."""
+    query_args(())
+    if not re.fullmatch(JOB_ID_PATTERN.removeprefix("^").removesuffix("$"), job_id):
+        raise ApiError(400, "invalid_request", 'a job id is "job-" and 20 hex digits')
+    job = jobs().job(job_id)
+    if job is None:
+        raise ApiError(404, "not_found", f"no job {job_id!r} (finished jobs are kept {KEEP_FINISHED.days} days)")
+    return json_response(job_body(job))
 
 
 @bp.delete("/v1/documents/<doc_id>")
-@operation(Reply("deleted", status=204), DOC_ID, errors=(400, 404, 503, 507))
+@operation(Reply("deleted", status=204), DOC_ID, errors=(400, 404, 503, 507), also=(QUEUED,))
 @require_key
 def delete_document(doc_id: str):
-    """Delete a document and its passages."""
-    deleted = searcher().index.delete_document(_checked_doc_id(doc_id))
-    current_app.extensions.pop(STORAGE_FAULT, None)  # the store takes writes again
-    if not deleted:
+    """Delete a document and its passages (queued behind a queued write of it: 202)."""
+    write = Write("delete", _checked_doc_id(doc_id))
+    if jobs().pending(write.doc_id):
+        return _queued([write])
+    if not _carry_out(write)["deleted"]:
         raise _not_found("document", doc_id)
     return "", 204
 

@@ -31,7 +31,7 @@ HEADER_TIMEOUT = 10  # seconds for a request line and headers: then 408, and the
 BODY_TIMEOUT = 20  # seconds between two reads of a request body
 IDLE_TIMEOUT = 30  # seconds a keep-alive connection may sit idle
 UPSTREAM_TIMEOUT = 600  # seconds gunicorn may take to answer (a large write encodes for minutes)
-BODY_LIMIT = "11m"  # above the app's own limits (1 MiB, 10 MiB): the app's 413 names the limit
+BODY_LIMIT = "33m"  # above the app's own limits (1, 10 and 32 MiB): the app's 413 names the limit
 START_TIMEOUT = 180  # seconds for gunicorn to open its socket (each worker loads the model)
 # nginx's own refusals -> (code, message): the documented JSON error, never nginx's HTML page.
 NGINX_ERRORS = {

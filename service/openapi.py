@@ -101,10 +101,15 @@ class Operation:
     parameters: tuple[Param, ...] = ()
     body: type | None = None  # the pydantic model of a JSON request body
     errors: tuple[int, ...] = ()  # beyond those of the body and of the key, which are added
+    also: tuple[Reply, ...] = ()  # other successful answers (a write queued as a job: 202)
 
 
 def operation(
-    reply: Reply, *parameters: Param, body: type | None = None, errors: tuple[int, ...] = ()
+    reply: Reply,
+    *parameters: Param,
+    body: type | None = None,
+    errors: tuple[int, ...] = (),
+    also: tuple[Reply, ...] = (),
 ) -> Callable[[View], View]:
     """Declares a view for /openapi.json; goes right under the blueprint's route decorator. The
     first line of the view's docstring is the operation's summary."""
@@ -113,7 +118,7 @@ def operation(
         summary = (inspect.getdoc(view) or "").partition("\n")[0].rstrip(".")
         if not summary:
             raise TypeError(f"{view.__name__}: a declared view needs a docstring, its summary")
-        view.operation = Operation(summary, reply, parameters, body, errors)
+        view.operation = Operation(summary, reply, parameters, body, errors, also)
         return view
 
     return declare
@@ -151,9 +156,11 @@ class _Schemas:
 
 
 def _describe(op: Operation, needs_key: bool, schemas: _Schemas) -> dict[str, Any]:
-    reply: dict[str, Any] = {"description": op.reply.description}
-    if op.reply.shape is not None:
-        reply["content"] = schemas.json(op.reply.shape)
+    replies: dict[str, Any] = {}
+    for reply in (op.reply, *op.also):
+        replies[str(reply.status)] = {"description": reply.description}
+        if reply.shape is not None:
+            replies[str(reply.status)]["content"] = schemas.json(reply.shape)
     errors = set(op.errors) | set(JSON_BODY_ERRORS if op.body else ()) | set(KEY_ERRORS if needs_key else ())
     described: dict[str, Any] = {"summary": op.summary}
     if needs_key:
@@ -162,7 +169,7 @@ def _describe(op: Operation, needs_key: bool, schemas: _Schemas) -> dict[str, An
         described["parameters"] = [p.describe() for p in op.parameters]
     if op.body is not None:
         described["requestBody"] = {"required": True, "content": schemas.json(op.body)}
-    described["responses"] = {str(op.reply.status): reply} | {
+    described["responses"] = replies | {
         str(status): {"description": ERROR_TEXT[status], "content": schemas.json(Error)} for status in sorted(errors)
     }
     return described

@@ -104,3 +104,26 @@ RelatedResult = shape(
     **fields_of(PassageRow, "doc_id", "title", "date", "lang", "text"),
 )
 Related = shape("Related", passage_id=str, results=list[RelatedResult])
+
+DocumentDeleted = shape("DocumentDeleted", id=str, deleted=Annotated[bool, Field(description="false: there was none")])
+JobDocument = shape(
+    "JobDocument",
+    id=Annotated[str, Field(description="the document id")],
+    op=Literal["put", "delete"],
+    status=Literal["queued", "running", "done", "failed"],
+    document=Annotated[DocumentCreated | None, Field(description="a put, done: what it indexed")],
+    deleted=Annotated[bool | None, Field(description="a delete, done: whether there was a document")],
+    error=Annotated[str | None, Field(description="failed: why this document was not written")],
+)
+Job = shape(
+    "Job",
+    id=str,
+    status=Annotated[
+        Literal["queued", "running", "done", "failed"],
+        Field(description="done or failed once every document's write finished; failed: at least one did"),
+    ],
+    created=Annotated[str, Field(description="ISO time, UTC")],
+    finished=Annotated[str | None, Field(description="ISO time, UTC, once done or failed")],
+    counts=Annotated[dict[str, int], Field(description="documents per status")],
+    documents=Annotated[list[JobDocument], Field(description="in the order they are written")],
+)

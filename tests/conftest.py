@@ -22,6 +22,25 @@ MINSK_KK = "000_51035c6eea1197a6"
 MINSK_RU = parse_seed_text("minsk-visit-ru", (ROOT / "tests" / "assets" / "minsk_visit_ru.txt").read_text("utf-8"))
 MINSK_RU_BODY = {"id": MINSK_RU.id, "title": MINSK_RU.title, "date": MINSK_RU.date, "text": MINSK_RU.text}
 
+_CITIES = ("Астана", "Алматы", "Шымкент", "Қарағанды", "Ақтөбе", "Павлодар", "Атырау", "Семей")
+_PROJECTS = ("жаңа аурухана", "жол құрылысы", "мектеп жөндеуі", "су құбыры", "спорт кешені")
+
+
+def news_documents(n: int, prefix: str = "news") -> list[dict]:
+    """``n`` news-sized documents to post (a seed article each, 5-10 kB, under a first paragraph of
+    its own), as ``POST /v1/documents/batch`` takes them."""
+    seeds = [parse_seed_text(path.stem, path.read_text("utf-8")) for path in sorted(SEEDS.glob("*.txt"))]
+    documents = []
+    for i in range(n):
+        seed = seeds[i % len(seeds)]
+        city, project = _CITIES[i % len(_CITIES)], _PROJECTS[(i // len(_CITIES)) % len(_PROJECTS)]
+        lead = (
+            f"{city} қаласында {project} жобасы бойынша {i + 1}-ші қоғамдық тыңдау өтті. "
+            f"Тұрғындар {project} жобасының мерзімі мен құнын әкімдік өкілдерімен талқылады."
+        )
+        documents.append({"id": f"{prefix}-{i:04d}", "date": seed.date, "text": lead + "\n" + seed.text})
+    return documents
+
 
 @pytest.fixture(scope="session")
 def encoder() -> Encoder:
