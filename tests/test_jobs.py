@@ -63,7 +63,7 @@ def test_writes_run_one_at_a_time_in_queue_order_even_with_two_runners(tmp_path)
 def test_a_write_left_running_by_a_dead_process_is_run_again(tmp_path):
     queue = JobQueue(tmp_path)
     job_id = queue.submit([Write("put", "a", {"text": "x"}), Write("put", "b", {"text": "y"})])
-    seq, write = queue.claim()  # as a runner that dies before it finishes
+    _, write = queue.claim()  # as a runner that dies before it finishes
     assert write.doc_id == "a" and queue.job(job_id).state == "running"
     done: list[str] = []
     runner = JobRunner(JobQueue(tmp_path), lambda w: done.append(w.doc_id) or {}, poll_seconds=0.05).start()
