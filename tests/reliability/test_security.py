@@ -224,6 +224,10 @@ def test_request_size_limits_hold(rel_server):
     assert requests.post(url + "/v1/search", data=at_limit, headers=json_type, timeout=60).status_code == 200
     big_doc = b"{".ljust((10 << 20) + 1)
     assert requests.post(url + "/v1/documents", data=big_doc, headers=json_type | AUTH, timeout=60).status_code == 413
+    feed = b"{".ljust((32 << 20) + 1)
+    assert (
+        requests.post(url + "/v1/documents/batch", data=feed, headers=json_type | AUTH, timeout=60).status_code == 413
+    )
     # Without Content-Length (chunked), the same limit: a body over it is refused, not cut short
     # at the limit and read as if that were all of it.
     chunked = requests.post(
@@ -232,7 +236,7 @@ def test_request_size_limits_hold(rel_server):
     summary.record(
         "security",
         "request size limits",
-        "1 MiB (search, batch) and 10 MiB (documents) with Content-Length: 413; "
+        "1 MiB (search, batch), 10 MiB (a document) and 32 MiB (a batch of documents) with Content-Length: 413; "
         f"a 3 MiB chunked search body: {chunked.status_code}",
         "ok" if chunked.status_code == 413 else "FAILED: a chunked body over the limit is truncated and accepted",
     )
