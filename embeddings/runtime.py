@@ -5,6 +5,8 @@
   query's search over a flat index gains nothing from them.
 - Batch work (building a graph, corpus-wide k-NN): FAISS on every core for the duration
   (:func:`faiss_on_every_core`), then back to one.
+- Bulk work of the service (query batches, document writes): an encoder of its own on half the
+  cores (:func:`bulk_threads`, embeddings/bulk.py), so that searches keep the other half.
 
 torch and FAISS share one OpenMP runtime here, so setting FAISS's threads also sets torch's:
 every change of FAISS's threads gives torch its own count back.
@@ -21,6 +23,11 @@ from contextlib import contextmanager
 def cores() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) or os.cpu_count() or 1
+
+
+def bulk_threads() -> int:
+    """Inference threads of the service's bulk encoder: half the cores, at least one."""
+    return max(1, cores() // 2)
 
 
 def _set_faiss_threads(threads: int) -> None:

@@ -254,13 +254,15 @@ class Searcher:
         request = SearchQuery(query, k, langs, doc_ids, min_score, mode, ef_search, **options)
         return self.search_many([request])[0]
 
-    def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchResponse]:
-        """Answer many queries, those that need the model encoded in one batch, in order."""
+    def search_many(self, queries: Sequence[SearchQuery], encoder: Encoder | None = None) -> list[SearchResponse]:
+        """Answer many queries, those that need the model encoded in one batch, in order;
+        ``encoder``: another instance of the index's model to encode them with (the bulk lane's)."""
         started = time.perf_counter()
-        plans = self._plan(queries, np.zeros((len(queries), self.encoder.identity.dimension), dtype=np.float32))
+        encoder = encoder or self.encoder
+        plans = self._plan(queries, np.zeros((len(queries), encoder.identity.dimension), dtype=np.float32))
         dense_rows = [i for i, plan in enumerate(plans) if plan.mode != "lexical"]
         if dense_rows:
-            vectors = self.encoder.encode_queries([plans[i].text for i in dense_rows])
+            vectors = encoder.encode_queries([plans[i].text for i in dense_rows])
             for i, vector in zip(dense_rows, vectors, strict=True):
                 plans[i].vector = vector
         return self._answer(plans, started)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask, request
 from gunicorn.errors import AppImportError
 
+from embeddings.bulk import BulkLane
 from embeddings.config import Settings, SettingsError
 from embeddings.jobs import JobQueue, JobRunner, carry_out
 from embeddings.search import Searcher
@@ -13,6 +16,7 @@ SEARCH_BODY_LIMIT = 1 << 20  # 1 MiB for every route but document writes
 DOCUMENT_BODY_LIMIT = 10 << 20  # 10 MiB for POST /v1/documents
 BULK_BODY_LIMIT = 32 << 20  # 32 MiB for POST /v1/documents/batch
 BODY_LIMITS = {"/v1/documents": DOCUMENT_BODY_LIMIT, "/v1/documents/batch": BULK_BODY_LIMIT}
+DEFAULT_THREADS = 8  # per worker: at most half of them do bulk work at once (service/context.py)
 # Responses that set no policy of their own (JSON, /docs) may load nothing but this origin's CSS.
 DEFAULT_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 
@@ -20,6 +24,11 @@ DEFAULT_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; bas
 class StartupError(AppImportError):
     """The index or the model cannot be opened. Under gunicorn, an AppImportError is printed as its
     message alone (no traceback) and stops the server with exit status 4."""
+
+
+def worker_threads() -> int:
+    """gunicorn's threads per worker (THREADS), as service/gunicorn_conf.py reads them."""
+    return int(os.environ.get("THREADS") or DEFAULT_THREADS)
 
 
 def create_app(searcher: Searcher | None = None, settings: Settings | None = None) -> Flask:
@@ -33,21 +42,26 @@ def create_app(searcher: Searcher | None = None, settings: Settings | None = Non
     app.config["MAX_CONTENT_LENGTH"] = DOCUMENT_BODY_LIMIT
     app.config["API_KEY"] = load_api_key()
     if searcher is None:
-        from embeddings.encoders import ModelError
+        from embeddings.encoders import ModelError, load_bulk_encoder
         from embeddings.index import IndexDirError
 
         try:
-            searcher = Searcher.from_settings(settings or Settings.from_env())
+            settings = settings or Settings.from_env()
+            searcher = Searcher.from_settings(settings)
+            bulk = load_bulk_encoder(searcher.encoder, settings.model, settings.backend)
         except (IndexDirError, ModelError, SettingsError) as exc:
             raise StartupError(f"error: {exc}") from None
-    searcher.encoder.on_encode = observability.observe_encode
+    else:  # in-process (tests): the given searcher's encoder does the bulk work too
+        bulk = searcher.encoder
+    searcher.encoder.on_encode = bulk.on_encode = observability.observe_encode
     app.extensions["searcher"] = searcher
+    lane = BulkLane(bulk)
+    app.extensions["bulk_lane"] = lane
     queue = JobQueue(searcher.index.index_dir)
     app.extensions["jobs"] = queue
     # In every process; only the one holding the queue's lock writes (embeddings/jobs.py).
-    app.extensions["job_runner"] = JobRunner(
-        queue, lambda write: carry_out(searcher.index, searcher.encoder, write)
-    ).start()
+    runner = JobRunner(queue, lambda write: carry_out(searcher.index, lane.encoder, write))
+    app.extensions["job_runner"] = runner.start()
 
     @app.before_request
     def _body_limit() -> None:

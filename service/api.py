@@ -8,8 +8,9 @@ import time
 from flask import Blueprint, current_app
 
 from embeddings.checks import QueryError
+from embeddings.encoders import Encoder
 from embeddings.search import SearchQuery, SearchResponse
-from service.context import current_index, searcher
+from service.context import bulk_work, current_index, searcher
 from service.errors import STORAGE_FAULT, ApiError
 from service.jsonio import json_response
 from service.openapi import Reply, operation
@@ -50,9 +51,9 @@ def health():
     )
 
 
-def _answer(queries: list[SearchQuery]) -> list[SearchResponse]:
+def _answer(queries: list[SearchQuery], encoder: Encoder | None = None) -> list[SearchResponse]:
     try:
-        return searcher().search_many(queries)
+        return searcher().search_many(queries, encoder)
     except QueryError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
 
@@ -85,13 +86,14 @@ def search_post():
 
 
 @bp.post("/v1/search/batch")
-@operation(Reply("one result list per query", BatchResponse), body=BatchSearchRequest)
+@operation(Reply("one result list per query", BatchResponse), body=BatchSearchRequest, errors=(503,))
 def search_batch():
     """A batch of queries (at most maxItems), encoded together, answered in order."""
     started = time.perf_counter()
     req = json_object(BatchSearchRequest)
     check_batch_budget(req)
-    responses = _answer([_library_query(q) for q in req.queries])
+    with bulk_work() as encoder:
+        responses = _answer([_library_query(q) for q in req.queries], encoder)
     return json_response(
         {
             "took_ms": round((time.perf_counter() - started) * 1000, 2),

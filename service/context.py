@@ -1,11 +1,23 @@
-"""What the views work with: the app's searcher, and its index caught up with other processes' writes."""
+"""What the views work with: the app's searcher, its index caught up with other processes'
+writes, and the bulk lane's encoder for requests that do bulk work."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from flask import current_app
 
+from embeddings.encoders import Encoder
 from embeddings.index import Index
 from embeddings.search import Searcher
+from service import worker_threads
+from service.errors import BusyError
+
+# Requests of this worker doing bulk work at once (query batches, document writes): the other
+# half of its threads stay free for searches however many bulk clients come.
+_bulk_requests = threading.BoundedSemaphore(max(1, worker_threads() // 2))
 
 
 def searcher() -> Searcher:
@@ -17,3 +29,15 @@ def current_index() -> Index:
     index = searcher().index
     index.refresh()
     return index
+
+
+@contextmanager
+def bulk_work() -> Iterator[Encoder]:
+    """The bulk lane's encoder (embeddings/bulk.py) for this request, or a 503 (busy, Retry-After)
+    at once when half this worker's threads already do bulk work."""
+    if not _bulk_requests.acquire(blocking=False):
+        raise BusyError("the server is busy with other batches and writes; retry in a moment")
+    try:
+        yield current_app.extensions["bulk_lane"].encoder
+    finally:
+        _bulk_requests.release()

@@ -16,7 +16,7 @@ from embeddings.jobs import JOB_ID_PATTERN, KEEP_FINISHED, Job, JobQueue, Write,
 from embeddings.text import LANGUAGES
 from service import responses
 from service.auth import require_key
-from service.context import current_index, searcher
+from service.context import bulk_work, current_index, searcher
 from service.errors import STORAGE_FAULT, ApiError
 from service.jsonio import json_response
 from service.openapi import Param, Reply, operation, path_param
@@ -154,9 +154,9 @@ def _put(body: DocumentIn) -> Write:
 
 
 def _carry_out(write: Write) -> dict:
-    s = searcher()
     try:
-        outcome = carry_out(s.index, s.encoder, write)
+        with bulk_work() as encoder:
+            outcome = carry_out(searcher().index, encoder, write)
     except ValueError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
     current_app.extensions.pop(STORAGE_FAULT, None)  # the store takes writes again

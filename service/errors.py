@@ -25,6 +25,10 @@ class ApiError(Exception):
         self.message = message
 
 
+class BusyError(Exception):
+    """Bulk work is at its limit for now: a 503 the client retries after Retry-After."""
+
+
 def error_response(status: int, code: str, message: str):
     return json_response({"error": {"code": code, "message": message}}, status)
 
@@ -94,6 +98,12 @@ def register(app: Flask) -> None:
     def _index_busy(exc: IndexBusyError):
         response = error_response(503, "index_rebuilding", "the index is being rebuilt; retry this write shortly")
         response.headers["Retry-After"] = "30"
+        return response
+
+    @app.errorhandler(BusyError)
+    def _busy(exc: BusyError):
+        response = error_response(503, "busy", str(exc))
+        response.headers["Retry-After"] = "1"
         return response
 
     @app.errorhandler(sqlite3.Error)

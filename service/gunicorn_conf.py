@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import tempfile
 
+from service import worker_threads
+
 # Loopback unless told otherwise: exposing the service is a decision, not a default.
 # BIND (a Unix socket) is how service/front.py puts gunicorn behind nginx.
 bind = os.environ.get("BIND") or f"{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '8000'}"
 # More than one process, so that writes must be (and are) visible across processes.
 workers = int(os.environ.get("WORKERS", "2"))
-threads = int(os.environ.get("THREADS", "2"))
+# Threads are cheap behind nginx (it reads slow requests whole): more than the bulk work may take.
+threads = worker_threads()
 timeout = 120  # each worker loads the model once at start
 graceful_timeout = 10
 accesslog = None  # the app logs each request itself, as JSON with its request id

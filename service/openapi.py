@@ -33,7 +33,8 @@ ERROR_TEXT = {
     404: "no such document, passage or route",
     413: "request body too large",
     415: "the body is not JSON",
-    503: "the index is being rebuilt (retry after Retry-After seconds), or its storage failed (the code says how)",
+    503: "the index is being rebuilt, or the server is busy with other batches and writes (retry after "
+    "Retry-After seconds), or its storage failed (the code says how)",
     507: "the server's disk is full: the write was not carried out",
 }
 # The library's dataclasses carry no descriptions (embeddings/ does not depend on pydantic); the

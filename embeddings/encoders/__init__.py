@@ -26,6 +26,7 @@ __all__ = [
     "ModelError",
     "ModelIdentity",
     "backend_module",
+    "load_bulk_encoder",
     "load_encoder",
     "prepared_backends",
 ]
@@ -85,3 +86,16 @@ def load_encoder(
             model = str(Path(model).resolve())
         return RayEncoder(functools.partial(_load_local, model, backend), address=ray_address)
     raise ModelError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
+
+
+def load_bulk_encoder(
+    interactive: Encoder, model: str | os.PathLike | None = None, backend: str | None = None
+) -> Encoder:
+    """The encoder for bulk work beside ``interactive`` (the same model and backend): its own
+    instance on half the cores where the backend's threads are the instance's, else
+    ``interactive`` itself (torch, whose threads are the process's; Ray)."""
+    if not interactive.own_threads:
+        return interactive
+    from embeddings.runtime import bulk_threads
+
+    return load_encoder(model, backend, threads=bulk_threads())

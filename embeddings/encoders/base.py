@@ -59,6 +59,7 @@ class Encoder(Protocol):
     query_prompt: str
     passage_prompt: str
     on_encode: EncodeObserver | None
+    own_threads: bool  # whether its threads are its own, not the process's (see embeddings/bulk.py)
 
     def token_count(self, text: str) -> int:
         """Tokens of ``text`` alone (no prompt, no special tokens)."""
@@ -156,6 +157,9 @@ class TokenVectorEncoder:
     runtime, calls :meth:`_load_folder` and implements ``_run(ids, mask)``."""
 
     pad_to = 1  # batch widths are rounded up to a multiple of this many tokens
+    # The runtime's threads belong to this instance: a second one with fewer threads can do bulk
+    # work beside it (embeddings/bulk.py).
+    own_threads = True
 
     def _load_folder(self, folder: Path, backend: str, fingerprint: str) -> None:
         from tokenizers import Tokenizer

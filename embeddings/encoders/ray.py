@@ -51,6 +51,8 @@ class _EncodeActor:
 class RayEncoder:
     """An :class:`Encoder` whose encoding runs on Ray (see the module docstring)."""
 
+    own_threads = False  # its work runs on Ray's actors, not on this machine's threads
+
     def __init__(
         self,
         load: LocalLoader,

@@ -41,6 +41,8 @@ def _weights_fingerprint(model) -> str:
 class TorchEncoder:
     """A sentence-transformers model (a local folder, or a hub name where the network allows)."""
 
+    own_threads = False  # torch's thread count is the process's: one encoder does all the work
+
     def __init__(self, model_name_or_path: str | os.PathLike | None = None, threads: int | None = None) -> None:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
