@@ -25,7 +25,9 @@ _HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s+(.+?)\s*$")
 # ASCII letters, digits, '_', '-', '.', not starting with '.' (no '.', '..' or hidden names): an id
 # is a URL path segment and, for a .txt corpus, a file name. The same text is the OpenAPI pattern.
 DOC_ID_PATTERN = r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,127}$"
-DOC_ID_RULE = "1-128 ASCII letters, digits, '_', '-' or '.', not starting with '.'"
+DOC_ID_RULE = "1-128 ASCII letters, digits, '_', '-' or '.', not starting with '.', and not 'batch'"
+# Ids that name a route of the API's beside /v1/documents/<id> (POST /v1/documents/batch).
+RESERVED_DOC_IDS = frozenset({"batch"})
 _DOC_ID = re.compile(DOC_ID_PATTERN.removesuffix("$"))
 TITLE_MAX_CHARS = 300
 TEXT_SUFFIXES = (".txt",)
@@ -58,7 +60,7 @@ class CorpusReport:
 
 
 def validate_doc_id(doc_id: object) -> str:
-    if not isinstance(doc_id, str) or not _DOC_ID.fullmatch(doc_id):  # fullmatch: no trailing newline
+    if not isinstance(doc_id, str) or not _DOC_ID.fullmatch(doc_id) or doc_id in RESERVED_DOC_IDS:  # no "\n" at the end
         raise ValueError(f"a document id must be {DOC_ID_RULE}")
     return doc_id
 

@@ -60,6 +60,9 @@ ENCODE_CHUNK = 512  # passages per encode call: bounds the memory held by token 
 T = TypeVar("T")
 
 
+MIN_FREE_BYTES = 64 << 20  # below this, /health warns that writes are about to fail
+
+
 class IndexDirError(RuntimeError):
     """The index directory is missing, damaged, or does not fit the model."""
 
@@ -563,6 +566,16 @@ class Index:
 
     def counts(self) -> tuple[int, int]:
         return self.store.counts()
+
+    def disk_problem(self) -> str | None:
+        """Why a write would fail now, from a look at the disk under the store: "read_only" (a
+        read-only file system), "full" (less than MIN_FREE_BYTES left), or None."""
+        disk = os.statvfs(self.gen_dir)
+        if disk.f_flag & os.ST_RDONLY:
+            return "read_only"
+        if disk.f_bavail * disk.f_frsize < MIN_FREE_BYTES:
+            return "full"
+        return None
 
     @contextmanager
     def _writing(self) -> Iterator[store_mod.WriteTransaction]:

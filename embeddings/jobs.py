@@ -195,6 +195,16 @@ class JobQueue:
         )
         return row.fetchone() is not None
 
+    def waiting(self) -> dict[str, int]:
+        """Writes queued and running, over every job."""
+        counts = {"queued": 0, "running": 0}
+        if self.exists():
+            rows = self._conn().execute(
+                "SELECT state, count(*) FROM writes WHERE state IN ('queued', 'running') GROUP BY state"
+            )
+            counts.update(dict(rows.fetchall()))
+        return counts
+
     def job(self, job_id: str) -> Job | None:
         if not self.exists():
             return None

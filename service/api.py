@@ -37,13 +37,15 @@ def health():
     index = current_index()
     documents, passages = index.counts()
     identity = searcher().encoder.identity
-    problem = current_app.extensions.get(STORAGE_FAULT)
+    disk = index.disk_problem()
+    problem = current_app.extensions.get(STORAGE_FAULT) or (f"storage_{disk}" if disk else None)
     return json_response(
         {
             "status": "degraded" if problem else "ok",
             "problem": problem,
             "documents": documents,
             "passages": passages,
+            "jobs": current_app.extensions["jobs"].waiting(),
             "model": {"name": identity.name, "fingerprint": identity.fingerprint},
             "index": {"generation": index.generation} | index.vector_info(),
             "process": os.getpid(),  # which worker answered: helps when reading multi-process logs

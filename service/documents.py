@@ -8,10 +8,11 @@ import hashlib
 import re
 
 from flask import Blueprint, current_app
+from werkzeug.routing import BaseConverter
 
 from embeddings.alignment import related_passages
 from embeddings.checks import QueryError, check_languages
-from embeddings.corpus import DOC_ID_PATTERN, validate_doc_id
+from embeddings.corpus import DOC_ID_PATTERN, RESERVED_DOC_IDS, validate_doc_id
 from embeddings.jobs import JOB_ID_PATTERN, KEEP_FINISHED, Job, JobQueue, Write, carry_out
 from embeddings.text import LANGUAGES
 from service import responses
@@ -36,6 +37,19 @@ from service.validation import (
 )
 
 bp = Blueprint("documents", __name__)
+
+
+class DocIdConverter(BaseConverter):
+    """A document id in a path: any segment but the reserved ones (embeddings.corpus.RESERVED_DOC_IDS),
+    so /v1/documents/batch is the batch route alone and its 405s and OPTIONS allow POST only."""
+
+    regex = "(?!(?:" + "|".join(sorted(RESERVED_DOC_IDS)) + ")$)[^/]+"
+
+
+@bp.record_once
+def _register_converter(state) -> None:
+    state.app.url_map.converters["doc"] = DocIdConverter
+
 
 PASSAGE_ID_PATTERN = DOC_ID_PATTERN.removesuffix("$") + ":[0-9]{1,9}$"
 DOC_ID = path_param("doc_id", "document id", {"type": "string", "pattern": DOC_ID_PATTERN})
@@ -94,7 +108,7 @@ def list_documents():
     return json_response({"total": total, "limit": limit, "offset": offset, "documents": documents})
 
 
-@bp.get("/v1/documents/<doc_id>")
+@bp.get("/v1/documents/<doc:doc_id>")
 @operation(Reply("the document", responses.Document), DOC_ID, errors=(400, 404))
 def get_document(doc_id: str):
     """A document with its passages in order."""
@@ -204,7 +218,7 @@ def get_job(job_id: str):
     return json_response(job_body(job))
 
 
-@bp.delete("/v1/documents/<doc_id>")
+@bp.delete("/v1/documents/<doc:doc_id>")
 @operation(Reply("deleted", status=204), DOC_ID, errors=(400, 404, 503, 507), also=(QUEUED,))
 @require_key
 def delete_document(doc_id: str):

@@ -59,11 +59,17 @@ class IndexInfo(BaseModel):
 class Health(BaseModel):
     status: Annotated[
         Literal["ok", "degraded"],
-        Field(description="degraded: this worker's last write met a storage fault and none has succeeded since"),
+        Field(
+            description="degraded: this worker's last write met a storage fault and none has succeeded since, or "
+            "the disk under the index is read-only or almost full"
+        ),
     ]
-    problem: Annotated[str | None, Field(description="when degraded, the kind of that fault (e.g. storage_full)")]
+    problem: Annotated[
+        str | None, Field(description="when degraded, the kind of fault (storage_full, storage_read_only, ...)")
+    ]
     documents: int
     passages: int
+    jobs: Annotated[dict[str, int], Field(description="background writes queued and running")]
     model: dict[str, str]
     index: IndexInfo
     process: Annotated[int, Field(description="id of the worker process that answered")]

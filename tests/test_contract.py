@@ -149,3 +149,32 @@ def test_a_full_disk_is_a_507_naming_its_kind_health_degrades_and_nothing_is_hal
     assert client.post("/v1/documents", json={"id": "big", "text": text}, headers=KEY).status_code == 201
     health = client.get("/health").get_json()
     assert health["status"] == "ok" and health["problem"] is None  # writes are taken again
+
+
+def test_health_degrades_when_the_disk_under_the_index_is_read_only_or_almost_full(app, monkeypatch):
+    import os
+
+    from embeddings import index as index_mod
+
+    real = os.statvfs
+
+    def disk(flag: int = 0, free_blocks: int | None = None):
+        def statvfs(path):
+            got = real(path)
+            values = list(got)
+            values[8] = got.f_flag | flag  # f_flag
+            if free_blocks is not None:
+                values[4] = free_blocks  # f_bavail
+            return os.statvfs_result(values)
+
+        return statvfs
+
+    client = app.test_client()
+    assert client.get("/health").get_json()["status"] == "ok"
+    monkeypatch.setattr(index_mod.os, "statvfs", disk(flag=os.ST_RDONLY))
+    health = client.get("/health").get_json()
+    assert (health["status"], health["problem"]) == ("degraded", "storage_read_only")
+    monkeypatch.setattr(index_mod.os, "statvfs", disk(free_blocks=1))
+    health = client.get("/health").get_json()
+    assert (health["status"], health["problem"]) == ("degraded", "storage_full")
+    assert health["jobs"] == {"queued": 0, "running": 0}
