@@ -117,7 +117,13 @@ def related_passages(
     # A few more candidates than asked for: the margin may promote one from below the top k.
     n_fetch = min(max(2 * k, neighbours), len(target_keys))
     with index.lock:  # FAISS must not change under a search (writes replay onto it)
-        vector = index.vectors.reconstruct(int(passage_key)).reshape(1, -1)
+        vector = index.vectors.reconstruct(int(passage_key))
+        if vector is None:  # committed by another process after the refresh above: catch up once more
+            index.refresh()
+            vector = index.vectors.reconstruct(int(passage_key))
+        if vector is None:  # deleted meanwhile
+            raise PassageNotFound(f"no passage with key {passage_key} in the index")
+        vector = vector.reshape(1, -1)
         cos, keys = index.vectors.search(vector, n_fetch, target_keys)
         found = keys[0] >= 0
         cos, keys = cos[0][found], keys[0][found]

@@ -436,13 +436,23 @@ class Searcher:
             ranked = kept
         return ranked, exhausted
 
-    def _cosines(self, vector: np.ndarray, keys: list[int], known: list[tuple[int, float]]) -> list[float]:
-        """The cosine of each passage with the query: from the dense hits, or from its stored vector."""
+    def _cosines(
+        self, vector: np.ndarray, keys: list[int], known: list[tuple[int, float]]
+    ) -> tuple[list[int], list[float]]:
+        """The cosine of each passage with the query: from the dense hits, or from its stored vector;
+        a passage whose vector this process has not caught up with yet (written meanwhile) is left out."""
         cosine = dict(known)
+        kept, cosines = [], []
         with self.index.lock:
-            return [
-                cosine[key] if key in cosine else float(self.index.vectors.reconstruct(key) @ vector) for key in keys
-            ]
+            for key in keys:
+                if key not in cosine:
+                    stored = self.index.vectors.reconstruct(key)
+                    if stored is None:
+                        continue
+                    cosine[key] = float(stored @ vector)
+                kept.append(key)
+                cosines.append(cosine[key])
+        return kept, cosines
 
     def _fused(
         self, plan: _Plan, hits: list[tuple[int, float]], lexical_hits: list[tuple[int, float]]
@@ -467,9 +477,10 @@ class Searcher:
                 tier[key] = 0
         known = store.candidates(list(tier))
         keys = [key for key in tier if key in known]  # a passage deleted since is left out
+        keys, cosines = self._cosines(vector, keys, hits)
         if not keys:
             return []
-        passage_cosines = np.asarray(self._cosines(vector, keys, hits), dtype=np.float32)
+        passage_cosines = np.asarray(cosines, dtype=np.float32)
         tiers = np.asarray([tier[key] for key in keys])
         covered = np.zeros_like(passage_cosines)
         if fusion.uses_words and plan.keys:

@@ -153,8 +153,13 @@ class VectorIndex:
         """Which of ``keys`` the FAISS index holds (a scan of its key list: for rare paths only)."""
         return np.isin(keys, faiss.vector_to_array(self.faiss.id_map))
 
-    def reconstruct(self, key: int) -> np.ndarray:
-        return self.faiss.reconstruct(int(key))
+    def reconstruct(self, key: int) -> np.ndarray | None:
+        """The stored vector of ``key``; None when this index does not hold it (a passage another
+        thread or process committed after this index last caught up: the store is ahead of it)."""
+        try:
+            return self.faiss.reconstruct(int(key))
+        except RuntimeError:  # FAISS: "key ... not found"
+            return None
 
     def search(
         self,

@@ -16,7 +16,8 @@ SEARCH_BODY_LIMIT = 1 << 20  # 1 MiB for every route but document writes
 DOCUMENT_BODY_LIMIT = 10 << 20  # 10 MiB for POST /v1/documents
 BULK_BODY_LIMIT = 32 << 20  # 32 MiB for POST /v1/documents/batch
 BODY_LIMITS = {"/v1/documents": DOCUMENT_BODY_LIMIT, "/v1/documents/batch": BULK_BODY_LIMIT}
-DEFAULT_THREADS = 8  # per worker: at most half of them do bulk work at once (service/context.py)
+DEFAULT_THREADS = 16  # per worker: all but SEARCH_THREADS of them may do bulk work (service/context.py)
+SEARCH_THREADS = 4  # threads of each worker that bulk work never takes
 # Responses that set no policy of their own (JSON, /docs) may load nothing but this origin's CSS.
 DEFAULT_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 

@@ -12,12 +12,13 @@ from flask import current_app
 from embeddings.encoders import Encoder
 from embeddings.index import Index
 from embeddings.search import Searcher
-from service import worker_threads
+from service import SEARCH_THREADS, worker_threads
 from service.errors import BusyError
 
-# Requests of this worker doing bulk work at once (query batches, document writes): the other
-# half of its threads stay free for searches however many bulk clients come.
-_bulk_requests = threading.BoundedSemaphore(max(1, worker_threads() // 2))
+# Requests of this worker doing bulk work at once (query batches, document writes): they wait
+# for the bulk lane on a thread each, so SEARCH_THREADS threads stay free for searches however
+# many bulk clients come.
+_bulk_requests = threading.BoundedSemaphore(max(1, worker_threads() - SEARCH_THREADS))
 
 
 def searcher() -> Searcher:
@@ -34,7 +35,7 @@ def current_index() -> Index:
 @contextmanager
 def bulk_work() -> Iterator[Encoder]:
     """The bulk lane's encoder (embeddings/bulk.py) for this request, or a 503 (busy, Retry-After)
-    at once when half this worker's threads already do bulk work."""
+    at once when all but SEARCH_THREADS of this worker's threads already do bulk work."""
     if not _bulk_requests.acquire(blocking=False):
         raise BusyError("the server is busy with other batches and writes; retry in a moment")
     try:
