@@ -79,7 +79,8 @@ def register(app: Flask) -> None:
     @app.after_request
     def _finish(response: Response) -> Response:
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        route = request.url_rule.rule if request.url_rule else "unmatched"
+        # The rule without its converters' names (<doc:doc_id> -> <doc_id>): labels stay as they were.
+        route = re.sub(r"<\w+:", "<", request.url_rule.rule) if request.url_rule else "unmatched"
         response.headers["X-Request-ID"] = request_id()
         response.headers["X-Content-Type-Options"] = "nosniff"
         REQUESTS.labels(route, request.method, str(response.status_code)).inc()

@@ -3,6 +3,7 @@ request ids and logs, OpenAPI, metrics, and writes that are durable and visible 
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 
@@ -307,7 +308,7 @@ def test_openapi_is_valid_and_describes_every_route(app, client):
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static" or rule.endpoint.endswith(".static"):
             continue
-        path = rule.rule.replace("<", "{").replace(">", "}")
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)  # <doc:doc_id> -> {doc_id}
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             served.add((path, method.lower()))
     described = {(path, method) for path, ops in spec["paths"].items() for method in ops}

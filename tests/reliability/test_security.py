@@ -111,7 +111,7 @@ def test_the_key_is_compared_in_constant_time():
 FILE_READERS = {"open", "send_file", "send_from_directory", "safe_join", "read_text", "read_bytes", "Path", "join"}
 
 
-def test_no_route_reads_a_file_path_from_the_request(rel_server):
+def test_no_route_reads_a_file_path_from_the_request(rel_server, tmp_path):
     # 1. No code in service/ passes anything from the request to a file-reading call.
     for path in sorted(SERVICE.glob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -127,6 +127,7 @@ def test_no_route_reads_a_file_path_from_the_request(rel_server):
 
     class _Stub:  # enough of a Searcher to build the app without a model
         encoder = type("E", (), {"on_encode": None})()
+        index = type("I", (), {"index_dir": tmp_path})()
 
     app = create_app(searcher=_Stub())
     with_paths = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules() if "<path:" in rule.rule}
