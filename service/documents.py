@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from contextlib import nullcontext
 
 from flask import Blueprint, current_app
 from werkzeug.routing import BaseConverter
@@ -168,8 +169,9 @@ def _put(body: DocumentIn) -> Write:
 
 
 def _carry_out(write: Write) -> dict:
+    """A write now; a put encodes, so it takes its turn in the bulk lane (a delete encodes nothing)."""
     try:
-        with bulk_work() as encoder:
+        with bulk_work() if write.op == "put" else nullcontext(searcher().encoder) as encoder:
             outcome = carry_out(searcher().index, encoder, write)
     except ValueError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
@@ -190,9 +192,9 @@ def put_document():
 
     Over SYNC_DOCUMENT_MAX_CHARS characters, or while a write of the same id is queued, it is
     queued as a background job (202) instead."""
-    write = _put(json_object(DocumentIn))
-    body = write.fields or {}
-    if len(body.get("text") or body.get("html")) > SYNC_DOCUMENT_MAX_CHARS or jobs().pending(write.doc_id):
+    body: DocumentIn = json_object(DocumentIn)
+    write = _put(body)
+    if len(body.posted) > SYNC_DOCUMENT_MAX_CHARS or jobs().pending(write.doc_id):
         return _queued([write])
     return json_response(_carry_out(write), 201)
 
