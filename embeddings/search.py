@@ -9,6 +9,7 @@ default is the mode that measured best over every evaluation set (README, "Searc
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -30,7 +31,14 @@ from embeddings.vector_index import DEFAULT_EF_SEARCH, check_ef_search
 
 MAX_K = 100
 MAX_QUERY_CHARS = 2000
-NOT_BLANK = r"\S"  # a query needs one character that is not white space (as a regex for schemas)
+# A query needs one character that is not white space as str.strip() sees it. Spelled out, not \S: the
+# regex engines of Python, pydantic (Rust) and JSON Schema (ECMA) each count different characters
+# as \s (U+001C-U+001F, U+0085, U+FEFF), and the spec must say exactly what the server accepts.
+NOT_BLANK = (
+    "[^"
+    + "".join(f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in range(sys.maxunicode + 1) if chr(c).isspace())
+    + "]"
+)
 MODES = ("dense", "lexical", "hybrid")
 DEFAULT_MODE = "hybrid"  # chosen by the numbers: README, "Search modes"
 # The candidates hybrid scores: the best passages by their own cosine and by BM25 in the query's

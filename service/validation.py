@@ -56,6 +56,10 @@ def _integral(value: object) -> object:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+# The integers every JSON reader holds exactly (2**53 - 1); a larger one comes back as a float.
+SAFE_INTEGER = 2**53 - 1
+
+
 def integer(low: int, high: int) -> Any:
     """An integer from ``low`` to ``high``: strict (never true or "64"), with the bounds inside the
     number's own schema so that the OpenAPI spec says minimum/maximum (bounds put on a type that
@@ -122,7 +126,9 @@ class SearchRequest(_Strict):
 
 
 class BatchQuery(_Strict):
-    id: Annotated[str | int | None, Field(description="echoed back with the results")] = None
+    id: Annotated[
+        str | integer(-SAFE_INTEGER, SAFE_INTEGER) | None, Field(description="echoed back with the results")
+    ] = None
     query: Annotated[str, Field(max_length=MAX_QUERY_CHARS, pattern=NOT_BLANK)]
     k: integer(1, MAX_K) = 10
     lang: list[Lang] | None = None
@@ -182,13 +188,21 @@ class DocumentIn(_Strict):
     )
     date: Annotated[_Date | None, Field(description="a day that exists, YYYY-MM-DD; default: the page's")] = None
     lang: Annotated[Lang | None, Field(description="default: the page's (kk, ru or en), else detected")] = None
-    text: Annotated[str | None, Field(min_length=1, description="paragraphs separated by newlines; or html")] = None
+    text: Annotated[
+        str | None,
+        Field(
+            pattern=NOT_BLANK,
+            description="paragraphs separated by newlines; or html (a text of nothing but captions and credits, "
+            "which cleaning removes, is a 400)",
+        ),
+    ] = None
     html: Annotated[
         str | None,
         Field(
             min_length=1,
             description="a whole HTML page (a news site's article page); its article text is indexed, menus, "
-            "share buttons, related links, comments and footers are not; or text",
+            "share buttons, related links, comments and footers are not (a page without article text is a 400); "
+            "or text",
         ),
     ] = None
 

@@ -4,12 +4,14 @@ refusal is the documented JSON error with the right status."""
 from __future__ import annotations
 
 import json
+import re
+import sys
 
 import pytest
 
-from embeddings.search import GROUPS, MAX_K, MAX_PASSAGES_PER_ARTICLE, SORTS
+from embeddings.search import GROUPS, MAX_K, MAX_PASSAGES_PER_ARTICLE, NOT_BLANK, SORTS
 from embeddings.search import MAX_OFFSET as MAX_SEARCH_OFFSET
-from service.validation import MAX_FILTER_DOCUMENTS
+from service.validation import MAX_FILTER_DOCUMENTS, SAFE_INTEGER
 
 KEY = {"Authorization": "Bearer contract-key"}
 
@@ -98,10 +100,15 @@ def test_a_405_says_which_methods_are_allowed(client):
 def test_the_spec_states_the_bounds_the_server_enforces(client):
     spec = client.get("/openapi.json").get_json()
     params = {p["name"]: p["schema"] for p in spec["paths"]["/v1/search"]["get"]["parameters"]}
-    assert params["q"]["pattern"] == r"\S" and params["lang"]["pattern"].startswith("^(kk|ru|en|other)")
+    assert params["q"]["pattern"] == NOT_BLANK and params["lang"]["pattern"].startswith("^(kk|ru|en|other)")
     assert "pattern" in params["documents"] and params["k"]["type"] == "integer"
     body = spec["components"]["schemas"]["SearchRequest"]["properties"]
-    assert body["query"]["pattern"] == r"\S" and body["documents"]["anyOf"][0]["maxItems"] == MAX_FILTER_DOCUMENTS
+    assert body["query"]["pattern"] == NOT_BLANK and body["documents"]["anyOf"][0]["maxItems"] == MAX_FILTER_DOCUMENTS
+    assert _not_null(spec["components"]["schemas"]["DocumentIn"]["properties"]["text"])["pattern"] == NOT_BLANK
+    # A batch query's id is echoed back exactly: only integers that a JSON double holds exactly.
+    id_forms = spec["components"]["schemas"]["BatchQuery"]["properties"]["id"]["anyOf"]
+    number_id = next(form for form in id_forms if form.get("type") == "integer")
+    assert (number_id["minimum"], number_id["maximum"]) == (-SAFE_INTEGER, SAFE_INTEGER)
     doc_path = spec["paths"]["/v1/documents/{doc_id}"]["get"]["parameters"][0]["schema"]
     assert doc_path["pattern"].startswith("^[A-Za-z0-9_")
     # Every bound is a JSON Schema keyword (pydantic's own ge/le names would be ignored by clients).
@@ -115,6 +122,15 @@ def test_the_spec_states_the_bounds_the_server_enforces(client):
         assert group.get("enum", [group.get("const")]) == list(GROUPS)
         for name in ("date_from", "date_to"):
             assert schema[name]["format"] == "date" and schema[name]["pattern"] == "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def test_blank_means_the_same_to_the_spec_and_the_server(client):
+    """The spec's "not blank" pattern spells out its whitespace (a regex engine's \\s differs between
+    languages): every character that Python's str.strip() removes, and nothing else, is blank."""
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    assert all(not re.search(NOT_BLANK, space) for space in spaces) and re.search(NOT_BLANK, "\u200b")
+    for space in ("\x1e", "\u3000", "\x85"):
+        _refused(client.post("/v1/search", json={"query": f"{space} {space}"}), "query")
 
 
 def _not_null(schema: dict) -> dict:

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-
 import pytest
 
 from service.process import ServerProcess
 from tests.reliability import summary
 from tests.reliability.helpers import KEY, copy_index
 
-# Hypothesis (under schemathesis) keeps an example database and caches in ./.hypothesis by default;
-# the fuzz tests run with the database off, and anything else it writes goes to a temporary folder,
-# never into the work tree.
-_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="reliability-hypothesis-")
-
 
 def pytest_configure(config) -> None:
     # Also registered in pyproject.toml; here too so that this folder runs on its own.
     config.addinivalue_line("markers", "reliability_full: the long reliability runs (`make reliability`)")
-    from hypothesis import configuration
-
-    configuration.set_hypothesis_home_dir(_HYPOTHESIS_HOME)
-
-
-def pytest_unconfigure(config) -> None:
-    shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
