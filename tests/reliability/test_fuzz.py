@@ -21,8 +21,9 @@ import pytest
 import requests
 
 from service.front import NGINX
+from service.process import ServerProcess
 from tests.reliability import summary
-from tests.reliability.helpers import AUTH, KEY, check_error, error_shape_problem, raw_request
+from tests.reliability.helpers import AUTH, KEY, check_error, copy_index, error_shape_problem, raw_request
 
 # One seed per run, printed in the summary: a failure found at random can be replayed with
 # RELIABILITY_SEED=<seed>.
@@ -70,14 +71,25 @@ def _run_and_check(server, work_dir: Path, examples: int, minimum: int, run: str
     assert server.proc.poll() is None, "the server died under fuzzing"
 
 
-def test_fuzz_every_route_quick(rel_server, tmp_path):
-    _run_and_check(rel_server, tmp_path, examples=5, minimum=500, run="schemathesis, quick")
+@pytest.fixture(scope="module")
+def fuzz_server(seed_index_dir, tmp_path_factory):
+    """A server of its own: the fuzzer's stateful phase adds and deletes documents (seed ones too),
+    which the load and security tests on the shared server still read."""
+    index_dir = copy_index(seed_index_dir, tmp_path_factory.mktemp("fuzzing") / "index")
+    server = ServerProcess(index_dir, index_dir.parent / "server.log", RETRIEVAL_API_KEY=KEY, WORKERS="2")
+    server.wait_ready(timeout=300)
+    yield server
+    server.stop()
+
+
+def test_fuzz_every_route_quick(fuzz_server, tmp_path):
+    _run_and_check(fuzz_server, tmp_path, examples=5, minimum=500, run="schemathesis, quick")
 
 
 @pytest.mark.slow
 @pytest.mark.reliability_full
-def test_fuzz_every_route_full(rel_server, tmp_path):
-    _run_and_check(rel_server, tmp_path, examples=100, minimum=2000, run="schemathesis, full")
+def test_fuzz_every_route_full(fuzz_server, tmp_path):
+    _run_and_check(fuzz_server, tmp_path, examples=100, minimum=2000, run="schemathesis, full")
 
 
 # --- hand-written hostile input ------------------------------------------------------------------
