@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.process import ServerProcess
 from tests.reliability import summary
-from tests.reliability.helpers import KEY, copy_index
+from tests.reliability.helpers import served_copy
 
 
 def pytest_configure(config) -> None:
@@ -24,10 +23,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
 
 @pytest.fixture(scope="session")
 def rel_server(seed_index_dir, tmp_path_factory):
-    """A writable gunicorn server (2 workers, an API key) over its own copy of the seed index,
-    shared by the fuzzing, load and security tests."""
-    index_dir = copy_index(seed_index_dir, tmp_path_factory.mktemp("reliability") / "index")
-    server = ServerProcess(index_dir, index_dir.parent / "server.log", RETRIEVAL_API_KEY=KEY, WORKERS="2")
-    server.wait_ready(timeout=300)
-    yield server
-    server.stop()
+    """The server shared by the fuzzing, load and security tests."""
+    yield from served_copy(seed_index_dir, tmp_path_factory.mktemp("reliability"))

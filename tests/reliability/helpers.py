@@ -9,6 +9,8 @@ from pathlib import Path
 import orjson
 import requests
 
+from service.process import ServerProcess
+
 KEY = "reliability-key-8d1e0c"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 ERROR_STATUSES = range(400, 500)
@@ -68,3 +70,12 @@ def fresh_get(url: str, **kwargs) -> requests.Response:
     """A GET on a new connection, so successive calls spread over the worker processes."""
     with requests.Session() as session:
         return session.get(url, timeout=60, headers={"Connection": "close"}, **kwargs)
+
+
+def served_copy(seed_index_dir, folder):
+    """A writable gunicorn server (2 workers, an API key) over its own copy of the seed index in ``folder``."""
+    index_dir = copy_index(seed_index_dir, folder / "index")
+    server = ServerProcess(index_dir, index_dir.parent / "server.log", RETRIEVAL_API_KEY=KEY, WORKERS="2")
+    server.wait_ready(timeout=300)
+    yield server
+    server.stop()

@@ -21,9 +21,9 @@ import pytest
 import requests
 
 from service.front import NGINX
-from service.process import ServerProcess
+from service.process import ROOT
 from tests.reliability import summary
-from tests.reliability.helpers import AUTH, KEY, check_error, copy_index, error_shape_problem, raw_request
+from tests.reliability.helpers import AUTH, KEY, check_error, error_shape_problem, raw_request, served_copy
 
 # One seed per run, printed in the summary: a failure found at random can be replayed with
 # RELIABILITY_SEED=<seed>.
@@ -32,7 +32,6 @@ SEED = int(os.environ.get("RELIABILITY_SEED") or random.SystemRandom().randrange
 FRONT = NGINX is not None
 LONG_LINE = {414} if FRONT else {400}  # nginx's 64 KiB request line; gunicorn alone lets the app judge
 REQUEST_TIMEOUT = 180  # a batch of 256 queries of 2,000 characters is slow on 2 cores, not wrong
-PROJECT = Path(__file__).resolve().parents[2]
 ST = Path(sys.executable).with_name("st")
 
 
@@ -44,7 +43,7 @@ def schemathesis_run(base_url: str, examples: int, work_dir: Path) -> dict:
         "--max-examples", str(examples), "--seed", str(SEED), "--request-timeout", str(REQUEST_TIMEOUT),
         "--generation-database", "none", "--no-color", "--report", "json", "--report-dir", str(reports),
     ]  # fmt: skip
-    env = os.environ | {"SCHEMATHESIS_HOOKS": "tests.reliability.schemathesis_hooks", "PYTHONPATH": str(PROJECT)}
+    env = os.environ | {"SCHEMATHESIS_HOOKS": "tests.reliability.schemathesis_hooks", "PYTHONPATH": str(ROOT)}
     # In work_dir: schemathesis keeps a cache in its working directory, which must not be the work tree.
     done = subprocess.run(command, cwd=work_dir, env=env, capture_output=True, text=True, timeout=1800)
     found = sorted(reports.glob("*.json"))
@@ -75,11 +74,7 @@ def _run_and_check(server, work_dir: Path, examples: int, minimum: int, run: str
 def fuzz_server(seed_index_dir, tmp_path_factory):
     """A server of its own: the fuzzer's stateful phase adds and deletes documents (seed ones too),
     which the load and security tests on the shared server still read."""
-    index_dir = copy_index(seed_index_dir, tmp_path_factory.mktemp("fuzzing") / "index")
-    server = ServerProcess(index_dir, index_dir.parent / "server.log", RETRIEVAL_API_KEY=KEY, WORKERS="2")
-    server.wait_ready(timeout=300)
-    yield server
-    server.stop()
+    yield from served_copy(seed_index_dir, tmp_path_factory.mktemp("fuzzing"))
 
 
 def test_fuzz_every_route_quick(fuzz_server, tmp_path):
