@@ -379,8 +379,9 @@ def counterparts(index: Index, doc_id: str, min_margin: float = COUNTERPART_MIN_
     if own is None or card is None:
         return []
     own_lang = card[2]
-    with index.lock:
-        own_vectors = index.vectors.faiss.reconstruct_batch(own)
+    own_vectors = _stored(index, own)
+    if own_vectors is None:  # rewritten or deleted meanwhile
+        return []
     pairs = []
     for lang in COUNTERPART_LANGUAGES:
         targets = index.language_keys([lang])
@@ -396,8 +397,9 @@ def counterparts(index: Index, doc_id: str, min_margin: float = COUNTERPART_MIN_
         if not candidates:
             continue
         keys = np.concatenate([passages[d] for d in candidates])
-        with index.lock:
-            vectors = index.vectors.faiss.reconstruct_batch(keys)
+        vectors = _stored(index, keys)
+        if vectors is None:  # a candidate rewritten or deleted meanwhile: decided at the next ask
+            continue
         _, _, means = _neighbour_means(index, vectors, index.language_keys([own_lang]), DEFAULT_NEIGHBOURS)
         scored, start = [], 0
         for d in candidates:
@@ -416,3 +418,16 @@ def _rows_by_doc(doc_ids: Sequence[str]) -> dict[str, list[int]]:
     for i, doc_id in enumerate(doc_ids):
         rows[doc_id].append(i)
     return rows
+
+
+def _stored(index: Index, keys: np.ndarray) -> np.ndarray | None:
+    """The vectors of these passages, in order; None when the index does not hold them all, even
+    after catching up with the store once (a document written or deleted meanwhile)."""
+    for attempt in range(2):
+        with index.lock:
+            held, vectors = index.vectors.reconstruct_batch(keys)
+        if len(held) == len(keys):
+            return vectors
+        if attempt == 0:
+            index.refresh()
+    return None

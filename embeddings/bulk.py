@@ -12,26 +12,17 @@ order, so several batches take turns.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
 
+from embeddings import runtime
 from embeddings.encoders import Encoder
 
 SLICE = 16  # texts encoded per turn: a batch behind another waits for at most this many
-BULK_NICE = 19
 T = TypeVar("T")
-
-
-def _yield_to_searches() -> None:
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BULK_NICE)  # this thread only
-    except OSError:  # a platform without per-thread priorities: the lane still serialises bulk work
-        pass
 
 
 class BulkLane:
@@ -41,7 +32,9 @@ class BulkLane:
     def __init__(self, bulk: Encoder) -> None:
         self.encoder = LaneEncoder(bulk, self)
         # Started at the first task, so in the process that uses it (after gunicorn's fork).
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="bulk", initializer=_yield_to_searches)
+        self._thread = ThreadPoolExecutor(
+            1, thread_name_prefix="bulk", initializer=runtime.yield_this_thread_to_searches
+        )
 
     def run(self, task: Callable[..., T], *args: object) -> T:
         """``task(*args)`` on the lane's thread, after the slices queued before it."""

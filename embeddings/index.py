@@ -1,21 +1,23 @@
-"""The index directory: a manifest, the FAISS vectors and the SQLite store, in generations.
+"""The index directory: a manifest, the SQLite store and vector snapshots, in generations.
 
 Layout::
 
-    DIR/CURRENT -> gen-000002        a symlink, swapped atomically by rename
-    DIR/gen-000002/manifest.json
-    DIR/gen-000002/vectors.faiss
-    DIR/gen-000002/store.sqlite
+    DIR/CURRENT -> gen-000002             a symlink, swapped atomically by rename
+    DIR/gen-000002/manifest.json          what built it: model, chunker, kind (never changes)
+    DIR/gen-000002/store.sqlite           documents, passages, their vectors: the source of truth
+    DIR/gen-000002/vectors-<version>.*    an immutable vector snapshot (embeddings/snapshots.py)
 
-A build writes a whole new generation beside the current one and then swaps ``CURRENT``; a
-crash at any moment leaves the previous generation readable.
+A build (a new corpus, a re-index with another model, backend or kind) writes a whole new
+generation beside the current one and then swaps ``CURRENT``; a crash at any moment leaves the
+previous generation readable. Writes through the API go to the store; every process searches the
+current snapshot, memory-mapped, plus a delta of what was written since; compaction
+(embeddings.compaction) folds the delta into the next snapshot of the same generation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import hashlib
 import os
 import shutil
 import sqlite3
@@ -30,7 +32,7 @@ import faiss
 import numpy as np
 import orjson
 
-from embeddings import lexical
+from embeddings import lexical, snapshots
 from embeddings import store as store_mod
 from embeddings.articles import FORM as ARTICLE_FORM
 from embeddings.articles import ArticleVectors, encode_articles
@@ -45,13 +47,12 @@ from embeddings.vector_index import (
     build_faiss_index,
     choose_kind,
     describe,
-    kind_of,
+    within,
 )
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: vector snapshots; an index of format 1 is re-indexed from its own documents
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
-VECTORS = "vectors.faiss"
 STORE = "store.sqlite"
 BUILD_LOCK = "build.lock"  # held by a rebuild from reading the old generation until its swap
 ENCODE_CHUNK = 512  # passages per encode call: bounds the memory held by token vectors
@@ -65,29 +66,6 @@ MIN_FREE_BYTES = 64 << 20  # below this, /health warns that writes are about to 
 
 class IndexDirError(RuntimeError):
     """The index directory is missing, damaged, or does not fit the model."""
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _file_digest(path: Path) -> dict:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
 
 
 def current_generation_dir(index_dir: Path) -> Path:
@@ -112,12 +90,21 @@ def read_manifest(gen_dir: Path) -> dict:
         raise IndexDirError(f"{path}: missing") from exc
     except orjson.JSONDecodeError as exc:
         raise IndexDirError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexDirError(f"{path}: not an index manifest of format version {FORMAT_VERSION}")
+    if not isinstance(manifest, dict) or manifest.get("format_version") not in (1, FORMAT_VERSION):
+        found = manifest.get("format_version") if isinstance(manifest, dict) else None
+        raise IndexDirError(f"{path}: not an index manifest of a format version this code reads ({found!r})")
     for key in ("model", "dimension", "counts", "generation"):
         if key not in manifest:
             raise IndexDirError(f"{path}: the field {key!r} is missing")
     return manifest
+
+
+def check_format(manifest: dict, where: Path) -> None:
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise IndexDirError(
+            f"{where}: an index of format version {manifest['format_version']}, this code reads version "
+            f"{FORMAT_VERSION}; re-index it with scripts/build_index.py --reindex --index DIR"
+        )
 
 
 def _lexical_is_current(manifest: dict) -> bool:
@@ -178,7 +165,7 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 
 
 @contextmanager
-def _no_rebuild(index_dir: Path) -> Iterator[None]:
+def no_rebuild(index_dir: Path) -> Iterator[None]:
     """Held by a write: shared with other writes, refused while a rebuild holds :func:`build_lock`."""
     with open(Path(index_dir) / BUILD_LOCK, "a+b") as fh:
         try:
@@ -194,6 +181,8 @@ def stale_reason(index_dir: Path, identity: ModelIdentity, kind: str = AUTO) -> 
     """Why the index at ``index_dir`` cannot serve this model, backend and kind as it is (None: it
     can): what a re-index from its own documents fixes."""
     manifest = read_manifest(current_generation_dir(index_dir))
+    if manifest["format_version"] != FORMAT_VERSION:
+        return f"it is of format version {manifest['format_version']}, this code writes {FORMAT_VERSION}"
     if not _built_by(manifest, identity):
         return f"it was built by {manifest['model'].get('name')!r}, {identity.name!r} is configured"
     built_kind = manifest.get("faiss", {}).get("kind")
@@ -337,10 +326,7 @@ def build(
         store.checkpoint()
         store.close()
 
-        faiss_index = build_faiss_index(kind, vectors, np.arange(len(flat), dtype=np.int64))
-        faiss.write_index(faiss_index, str(tmp_dir / VECTORS))
-        with open(tmp_dir / VECTORS, "rb+") as fh:
-            os.fsync(fh.fileno())
+        snapshots.write(tmp_dir, 0, kind, build_faiss_index(kind, vectors), np.arange(len(flat), dtype=np.int64))
 
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -354,11 +340,9 @@ def build(
             "faiss": describe(kind),
             "lexical": {"kind": "sqlite-fts5-bm25", "tokenizer_version": lexical.TOKENIZER_VERSION},
             "articles": ARTICLE_FORM,
-            # Checked at open: FAISS reads flipped bytes in its vectors without complaint.
-            "files": {VECTORS: _file_digest(tmp_dir / VECTORS)},
         }
-        _write_file(tmp_dir / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-        _fsync_dir(tmp_dir)
+        snapshots.write_file(tmp_dir / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        snapshots.fsync_dir(tmp_dir)
         os.replace(tmp_dir, final_dir)
         _swap_current(index_dir, final_dir.name)
     except BaseException:
@@ -379,7 +363,7 @@ def _swap_current(index_dir: Path, target_name: str) -> None:
         tmp_link.unlink()
     os.symlink(target_name, tmp_link)
     os.replace(tmp_link, index_dir / CURRENT)
-    _fsync_dir(index_dir)
+    snapshots.fsync_dir(index_dir)
 
 
 def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
@@ -391,78 +375,102 @@ def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
 
 
 class Index:
-    """The current generation: FAISS in memory, the store on disk, kept in step with other processes.
+    """The current generation: its store on disk, its vector snapshot memory-mapped, and the delta
+    of writes since, kept in step with other processes.
 
     Writes (a document added, replaced or deleted) go to SQLite in one transaction that also
-    records the change; every process replays recorded changes onto its in-memory FAISS index
-    before it reads (:meth:`refresh`), and reopens the index when a rebuild has swapped in a new
-    generation. SQLite is the source of truth, so a write is durable once it commits.
+    records the change; every process replays recorded changes onto its delta and tombstones
+    before it reads (:meth:`refresh`), moves to a new snapshot when compaction has made one, and
+    reopens the index when a rebuild has swapped in a new generation. SQLite is the source of
+    truth, so a write is durable once it commits.
     """
 
     def __init__(self, index_dir: Path, identity: ModelIdentity, ef_search: int = DEFAULT_EF_SEARCH) -> None:
         self.index_dir = Path(index_dir)
         self.identity = identity
         self.ef_search = ef_search  # the default search effort of an hnsw index
-        # Guards the FAISS index: searches and replayed changes must not overlap.
+        # Guards the vector index: searches and replayed changes must not overlap.
         self.lock = threading.RLock()
         self._open()
 
     def _open(self) -> None:
         gen_dir = current_generation_dir(self.index_dir)
         manifest = read_manifest(gen_dir)
+        check_format(manifest, gen_dir / MANIFEST)
         check_model(manifest, self.identity, gen_dir / MANIFEST)
         check_lexical(manifest, gen_dir / MANIFEST)
         check_articles(manifest, gen_dir / MANIFEST)
-        vectors_path = gen_dir / VECTORS
-        if not vectors_path.is_file():
-            raise IndexDirError(f"{vectors_path}: missing")
-        recorded = manifest.get("files", {}).get(VECTORS)  # absent in indexes built before it was recorded
-        if recorded and _file_digest(vectors_path) != recorded:
-            raise IndexDirError(
-                f"{vectors_path}: damaged (its size or SHA-256 differs from the one recorded in {MANIFEST})"
-            )
-        try:
-            faiss_index = faiss.read_index(str(vectors_path))
-        except RuntimeError as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
-            raise IndexDirError(f"{vectors_path}: cannot be read as a FAISS index ({reason})") from exc
         kind = manifest.get("faiss", {}).get("kind")
         if kind not in KINDS:
             raise IndexDirError(
                 f"{gen_dir / MANIFEST}: unknown FAISS index kind {kind!r} (this code knows {', '.join(KINDS)}); "
                 "rebuild the index with scripts/build_index.py"
             )
-        if kind_of(faiss_index) != kind:
-            raise IndexDirError(f"{vectors_path}: not the {kind} index that {MANIFEST} records")
-        if faiss_index.d != self.identity.dimension:
-            raise IndexDirError(
-                f"{vectors_path}: vectors of dimension {faiss_index.d}, expected {self.identity.dimension}"
-            )
         store_path = gen_dir / STORE
         if not store_path.is_file():
             raise IndexDirError(f"{store_path}: missing")
         try:
             store = store_mod.Store(store_path, self.identity.dimension)
-            # Structural damage (a bad page) would otherwise surface as errors in some later query.
-            check = store.quick_check()
-            if check != "ok":
-                raise IndexDirError(f"{store_path}: damaged (SQLite quick_check: {check.splitlines()[-1]})")
-            _, passages = store.counts()
-            changes = store.changes_since(0)
+            # Structural damage (a bad page) would otherwise surface as errors in some later query;
+            # checked once per state of the file, not at every worker's start.
+            if not snapshots.is_verified(gen_dir, store_path):
+                check = store.quick_check()
+                if check != "ok":
+                    raise IndexDirError(f"{store_path}: damaged (SQLite quick_check: {check.splitlines()[-1]})")
+                snapshots.mark_verified(gen_dir, store_path)
         except sqlite3.DatabaseError as exc:
             raise IndexDirError(f"{store_path}: not a readable index store ({exc})") from exc
-        self.gen_dir, self.manifest, self.store = gen_dir, manifest, store
-        self.vectors = VectorIndex(faiss_index, kind, self.ef_search)
+        self.gen_dir, self.manifest, self.store, self.kind = gen_dir, manifest, store, kind
         self._articles: ArticleVectors | None = None  # read at first use: a search with article context
         self.generation = int(manifest["generation"])
-        self.applied_version = 0
         self._filter_cache: dict[object, object] = {}
         self._filter_cache_version = -1
-        self._apply(changes)
-        if passages != self.vectors.size:
-            raise IndexDirError(
-                f"{vectors_path}: holds {self.vectors.size} vectors but {store_path.name} holds {passages} passages"
-            )
+        self._load_vectors()
+
+    def _load_vectors(self) -> None:
+        """Open the store's current snapshot and derive its tombstones and delta from the store, as
+        of one read: a snapshot passage the store no longer holds is a tombstone, a passage with a
+        key past the snapshot's is in the delta."""
+        store_path = self.gen_dir / STORE
+        for attempt in range(3):
+            try:
+                with self.store.reading():
+                    version, latest = self.store.versions()
+                    live = self.store.live_keys()
+                    try:
+                        faiss_index, keys, record = snapshots.open_mapped(self.gen_dir, version)
+                    except snapshots.SnapshotError:
+                        if attempt < 2 and self.store.versions()[0] != version:
+                            continue  # not ours: compacted twice meanwhile, read again
+                        raise
+                    vectors = self._vector_index(faiss_index, keys, record)
+                    snapshot_live = live[live <= vectors.snapshot_max_key]
+                    held = within(snapshot_live, np.asarray(keys))
+                    if not held.all():
+                        raise IndexDirError(
+                            f"{snapshots.faiss_path(self.gen_dir, version)}: lacks {int((~held).sum())} passages "
+                            f"that {STORE} holds"
+                        )
+                    vectors.remove(np.asarray(keys)[~within(np.asarray(keys), snapshot_live)])
+                    delta = live[live > vectors.snapshot_max_key]
+                    if len(delta):
+                        vectors.add(*self.store.vectors_by_key(delta))
+                break
+            except snapshots.SnapshotError as exc:
+                raise IndexDirError(str(exc)) from None
+            except sqlite3.DatabaseError as exc:
+                raise IndexDirError(f"{store_path}: not a readable index store ({exc})") from exc
+        self.vectors, self.snapshot, self.snapshot_version, self.applied_version = vectors, record, version, latest
+        with self.lock:  # every passage's key: the unfiltered filter, read here already
+            self._filter_cache, self._filter_cache_version = {(): live}, latest
+
+    def _vector_index(self, faiss_index: faiss.Index, keys: np.ndarray, record: dict) -> VectorIndex:
+        where = snapshots.faiss_path(self.gen_dir, record["version"])
+        if record["kind"] != self.kind:
+            raise IndexDirError(f"{where}: not the {self.kind} index that {MANIFEST} records")
+        if faiss_index.d != self.identity.dimension:
+            raise IndexDirError(f"{where}: vectors of dimension {faiss_index.d}, expected {self.identity.dimension}")
+        return VectorIndex(faiss_index, keys, self.kind, self.ef_search)
 
     def _apply(self, changes: list[tuple[int, str, int]]) -> None:
         """Replay recorded changes, in order, batching runs of the same operation."""
@@ -487,7 +495,8 @@ class Index:
             pos = end
 
     def refresh(self) -> None:
-        """Catch up with writes made by any process, and with a rebuild's new generation."""
+        """Catch up with writes made by any process, with compaction's new snapshot, and with a
+        rebuild's new generation."""
         with self.lock:
             try:
                 current = os.readlink(self.index_dir / CURRENT)
@@ -497,8 +506,29 @@ class Index:
                 old = self.store
                 self._open()
                 old.close()
-            elif self.store.latest_change() > self.applied_version:
+                return
+            snapshot, latest = self.store.versions()
+            if snapshot != self.snapshot_version:
+                self._move_to_snapshot(snapshot)
+            elif latest > self.applied_version:
                 self._apply(self.store.changes_since(self.applied_version))
+
+    def _move_to_snapshot(self, snapshot: int) -> None:
+        """Compaction made a new snapshot: search it, and bring the article vectors up to date from
+        the changes that are still recorded (those the snapshot folded in are dropped with them)."""
+        seen, articles = self.applied_version, self._articles
+        self._load_vectors()
+        if articles is None:
+            return
+        if seen < snapshot:  # some of the changes this process had not seen are gone: read them all again
+            self._articles = None
+            return
+        for _, op, key in self.store.changes_since(seen):
+            keys = np.asarray([key], dtype=np.int64)
+            if op == "remove":
+                articles.remove(keys)
+            else:
+                articles.put(*self.store.article_vectors(keys))
 
     @property
     def articles(self) -> ArticleVectors:
@@ -557,11 +587,19 @@ class Index:
         return allowed
 
     def vector_info(self) -> dict:
-        """The FAISS side at a glance: its kind, and for hnsw its search effort and tombstones."""
+        """The vector side at a glance: its kind, the snapshot, what is waiting for compaction."""
         with self.lock:
-            info: dict = {"kind": self.vectors.kind}
+            info: dict = {
+                "kind": self.vectors.kind,
+                "snapshot": {"version": self.snapshot_version, "created": self.snapshot.get("created")},
+                "delta_passages": self.vectors.delta_size,
+                "deleted_not_compacted": self.vectors.tombstones,
+                # What made the snapshot, when compaction did: when, how long, what it folded in.
+                "last_compaction": self.snapshot.get("compacted")
+                and {"at": self.snapshot.get("created")} | self.snapshot["compacted"],
+            }
             if self.vectors.kind == "hnsw":
-                info |= {"ef_search": self.vectors.ef_search, "deleted_not_compacted": self.vectors.tombstones}
+                info["ef_search"] = self.vectors.ef_search
             return info
 
     def counts(self) -> tuple[int, int]:
@@ -580,7 +618,7 @@ class Index:
     @contextmanager
     def _writing(self) -> Iterator[store_mod.WriteTransaction]:
         """A write transaction on the current generation's store, refused while a rebuild runs."""
-        with _no_rebuild(self.index_dir), self._begin_write() as write:
+        with no_rebuild(self.index_dir), self._begin_write() as write:
             yield write
 
     def _begin_write(self) -> store_mod.WriteTransaction:

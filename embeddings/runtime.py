@@ -6,7 +6,8 @@
 - Batch work (building a graph, corpus-wide k-NN): FAISS on every core for the duration
   (:func:`faiss_on_every_core`), then back to one.
 - Bulk work of the service (query batches, document writes): an encoder of its own on half the
-  cores (:func:`bulk_threads`, embeddings/bulk.py), so that searches keep the other half.
+  cores (:func:`bulk_threads`, embeddings/bulk.py), so that searches keep the other half; it and
+  background compaction run on threads at the lowest priority (:func:`yield_this_thread_to_searches`).
 
 torch and FAISS share one OpenMP runtime here, so setting FAISS's threads also sets torch's:
 every change of FAISS's threads gives torch its own count back.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,6 +25,19 @@ from contextlib import contextmanager
 def cores() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) or os.cpu_count() or 1
+
+
+BACKGROUND_NICE = 19
+
+
+def yield_this_thread_to_searches() -> None:
+    """The calling thread at the lowest CPU priority, for good (on Linux a thread has its own nice
+    value; CFS then gives a nice-0 search thread about 98 % of a core it shares with it, and
+    threads started from this one inherit it)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)  # this thread only
+    except OSError:  # a platform without per-thread priorities
+        pass
 
 
 def bulk_threads() -> int:

@@ -27,7 +27,7 @@ from embeddings.fusion import TUNED, Fusion, article_shift, coverages, hybrid_sc
 from embeddings.index import Index
 from embeddings.store import PassageRow
 from embeddings.text import detect_language, normalize
-from embeddings.vector_index import DEFAULT_EF_SEARCH, check_ef_search
+from embeddings.vector_index import DEFAULT_EF_SEARCH, check_ef_search, within
 
 MAX_K = 100
 MAX_QUERY_CHARS = 2000
@@ -429,7 +429,7 @@ class Searcher:
                 expression, depth, plan.langs, plan.request.doc_ids, plan.dates
             )
             if plan.allowed is not None:  # the filter's own keys decide, as for the dense list
-                inside = _within(np.asarray([key for key, _ in lexical_hits], dtype=np.int64), plan.allowed)
+                inside = within(np.asarray([key for key, _ in lexical_hits], dtype=np.int64), plan.allowed)
                 lexical_hits = [hit for hit, keep in zip(lexical_hits, inside.tolist(), strict=True) if keep]
         if plan.mode == "hybrid":
             ranked = self._fused(plan, dense, lexical_hits)
@@ -480,7 +480,7 @@ class Searcher:
                 nearest = self.index.articles.nearest(vector, ARTICLE_DEPTH)
             extra = store.article_passages(nearest.tolist())
             if plan.allowed is not None:
-                extra = extra[_within(extra, plan.allowed)]
+                extra = extra[within(extra, plan.allowed)]
             for key in extra.tolist():
                 tier[key] = 0
         known = store.candidates(list(tier))
@@ -553,15 +553,6 @@ class Searcher:
                     if p.target_id in cards
                 ]
             return {d: self._counterparts[d] for d in doc_ids}
-
-
-def _within(keys: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """Which of ``keys`` are in ``allowed`` (sorted, as Index.filter_keys gives it): a binary search
-    per key, where np.isin would sort the whole filter (a million keys) at every query."""
-    if not len(allowed):
-        return np.zeros(len(keys), dtype=bool)
-    places = np.minimum(np.searchsorted(allowed, keys), len(allowed) - 1)
-    return allowed[places] == keys
 
 
 def _by_document(ranked: list[tuple[int, float]], doc_of: dict[int, str]) -> list[list[tuple[int, float]]]:

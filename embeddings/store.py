@@ -12,6 +12,7 @@ import datetime
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +49,8 @@ CREATE TABLE IF NOT EXISTS passages (
     sentence_vectors BLOB NOT NULL,   -- float16 (n_sentences x dim)
     vector BLOB NOT NULL              -- float32 (dim): the source of truth FAISS is built from
 );
--- Every change to the passages after the build, in order: how other processes holding the FAISS
--- index in memory catch up (vectors.faiss is the snapshot at the build).
+-- Every change to the passages since the current vector snapshot (meta 'snapshot', a version of
+-- this table; embeddings/snapshots.py), in order: how every process catches up.
 CREATE TABLE IF NOT EXISTS changes (
     version INTEGER PRIMARY KEY AUTOINCREMENT,
     op TEXT NOT NULL CHECK (op IN ('add', 'remove')),
@@ -192,6 +193,11 @@ class WriteTransaction:
 
     def record_added(self, keys: Sequence[int]) -> None:
         self._conn.executemany("INSERT INTO changes (op, key) VALUES ('add', ?)", [(k,) for k in keys])
+
+    def set_snapshot(self, version: int) -> None:
+        """Make the vector snapshot of ``version`` current and drop the changes it holds."""
+        self._conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('snapshot', ?)", (version,))
+        self._conn.execute("DELETE FROM changes WHERE version <= ?", (version,))
 
 
 def day_number(iso_date: str | None) -> int:
@@ -427,9 +433,37 @@ class Store:
             "passages": [dict(zip(keys, p, strict=True)) for p in passages]
         }
 
-    def latest_change(self) -> int:
-        row = self.conn().execute("SELECT max(version) FROM changes").fetchone()
-        return int(row[0] or 0)
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """One read transaction on this thread's connection: every read inside sees the store as
+        it was at the first (WAL keeps that state for it while writers go on)."""
+        conn = self.conn()
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
+
+    def versions(self) -> tuple[int, int]:
+        """(the current vector snapshot's version, the latest change's version), in one read. The
+        changes a snapshot holds are dropped with it, so the latest is never below the snapshot."""
+        row = (
+            self.conn()
+            .execute("SELECT (SELECT value FROM meta WHERE name = 'snapshot'), (SELECT max(version) FROM changes)")
+            .fetchone()
+        )
+        snapshot = int(row[0] or 0)
+        return snapshot, max(snapshot, int(row[1] or 0))
+
+    def live_keys(self) -> np.ndarray:
+        """The key of every passage, in key order."""
+        return self.keys_matching(None, None)
+
+    def vectors_after(self, key: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """(keys, vectors) of up to ``limit`` passages with keys above ``key``, in key order: a
+        whole index read a slice at a time (inside :meth:`reading` for one consistent state)."""
+        sql = "SELECT key, vector FROM passages WHERE key > ? ORDER BY key LIMIT ?"
+        return self._keys_and_vectors(self.conn().execute(sql, (int(key), limit)).fetchall())
 
     def changes_since(self, version: int) -> list[tuple[int, str, int]]:
         return (

@@ -8,6 +8,7 @@ from flask import Flask, request
 from gunicorn.errors import AppImportError
 
 from embeddings.bulk import BulkLane
+from embeddings.compaction import AutoCompaction
 from embeddings.config import Settings, SettingsError
 from embeddings.jobs import JobQueue, JobRunner, carry_out
 from embeddings.search import Searcher
@@ -63,6 +64,8 @@ def create_app(searcher: Searcher | None = None, settings: Settings | None = Non
     # In every process; only the one holding the queue's lock writes (embeddings/jobs.py).
     runner = JobRunner(queue, lambda write: carry_out(searcher.index, lane.encoder, write))
     app.extensions["job_runner"] = runner.start()
+    # In every process too; one compacts at a time (embeddings/compaction.py).
+    app.extensions["compaction"] = AutoCompaction(searcher.index).start()
 
     @app.before_request
     def _body_limit() -> None:

@@ -47,13 +47,38 @@ class Error(BaseModel):
     error: ErrorBody
 
 
+class Snapshot(BaseModel):
+    version: Annotated[int, Field(description="the change version the vector snapshot holds (0: as built)")]
+    created: str | None
+
+
+class Compaction(BaseModel):
+    at: Annotated[str | None, Field(description="when the snapshot it made was written (UTC, ISO 8601)")]
+    previous: Annotated[int, Field(description="the snapshot version it compacted")]
+    version: int
+    kind: str
+    vectors: int
+    folded_passages: Annotated[int, Field(description="passages of the delta folded into the snapshot")]
+    dropped_tombstones: Annotated[int, Field(description="deleted passages dropped from the vectors")]
+    graph_rebuilt: bool
+    seconds: float
+    read_passages: int
+
+
 class IndexInfo(BaseModel):
     generation: int
     kind: Annotated[str, Field(description="FAISS index kind: flat (exact) or hnsw (approximate)")]
     ef_search: Annotated[int | None, Field(description="hnsw only: the default search effort")] = None
+    snapshot: Annotated[Snapshot, Field(description="the immutable, memory-mapped vector snapshot searched")]
+    delta_passages: Annotated[
+        int, Field(description="passages written since the snapshot, searched from memory until compaction")
+    ]
     deleted_not_compacted: Annotated[
-        int | None, Field(description="hnsw only: deleted passages still in the graph until a rebuild")
-    ] = None
+        int, Field(description="deleted passages still in the snapshot (left out of answers) until compaction")
+    ]
+    last_compaction: Annotated[
+        Compaction | None, Field(description="the compaction that made the snapshot; null: the snapshot is the build's")
+    ]
 
 
 class Health(BaseModel):

@@ -12,7 +12,8 @@ import time
 import numpy as np
 import requests
 
-from embeddings.bulk import BULK_NICE, SLICE, BulkLane
+from embeddings.bulk import SLICE, BulkLane
+from embeddings.runtime import BACKGROUND_NICE
 from embeddings.corpus import read_corpus
 from embeddings.encoders import load_bulk_encoder
 from embeddings.search import MAX_QUERY_CHARS
@@ -44,7 +45,7 @@ def test_the_lane_runs_at_the_lowest_priority_and_leaves_the_caller_as_it_was(en
     lane = BulkLane(encoder)
     caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     lane_nice = lane.run(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-    assert lane_nice == BULK_NICE
+    assert lane_nice == BACKGROUND_NICE
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller
 
 

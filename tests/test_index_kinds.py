@@ -137,7 +137,7 @@ def _random_unit(n: int, d: int = 32, seed: int = 0) -> np.ndarray:
 def test_hnsw_tombstones_and_filters_against_exact_search(monkeypatch):
     vectors = _random_unit(3000)
     keys = np.arange(3000, dtype=np.int64) * 7  # keys need not be positions
-    hnsw = VectorIndex(build_faiss_index("hnsw", vectors, keys), "hnsw", ef_search=200)
+    hnsw = VectorIndex(build_faiss_index("hnsw", vectors), keys, "hnsw", ef_search=200)
     queries = _random_unit(50, seed=1)
     removed = keys[::3]
     hnsw.remove(removed)

@@ -71,15 +71,15 @@ def bench_scale(
     rss_before = _rss_bytes()
     log(f"scale: building hnsw over {total:,} vectors")
     started = time.perf_counter()
-    hnsw = VectorIndex(build_faiss_index("hnsw", vectors, keys), "hnsw")
+    hnsw = VectorIndex(build_faiss_index("hnsw", vectors), keys, "hnsw")
     build_seconds = time.perf_counter() - started
     rss_growth = _rss_bytes() - rss_before
     del vectors
     gc.collect()
-    graph = faiss.downcast_index(hnsw.faiss.index)
-    # What the index holds: vectors, graph links, levels and offsets, keys and IDMap2's reverse map
-    # (~40 bytes an entry). RSS growth alone under-counts when freed memory is reused.
-    structural = total * real.shape[1] * 4 + graph.hnsw.neighbors.size() * 4 + total * (4 + 8) + total * (8 + 40)
+    graph = hnsw.faiss
+    # What the index holds: vectors, graph links, levels and offsets, keys. RSS growth alone
+    # under-counts when freed memory is reused.
+    structural = total * real.shape[1] * 4 + graph.hnsw.neighbors.size() * 4 + total * (4 + 8) + total * 8
     memory = max(rss_growth, structural)
     runtime.keep_faiss_single_threaded()  # serving: one query at a time, on one thread
 
@@ -121,7 +121,7 @@ def bench_scale(
     result.details["scale"] = {
         "vectors": total,
         "dimension": int(real.shape[1]),
-        "kind": "IndexIDMap2(IndexHNSWFlat), METRIC_INNER_PRODUCT (embeddings.vector_index)",
+        "kind": "IndexHNSWFlat, METRIC_INNER_PRODUCT (embeddings.vector_index)",
         "M": HNSW_M,
         "efConstruction": HNSW_EF_CONSTRUCTION,
         "per_ef_search": per_ef,

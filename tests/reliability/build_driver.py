@@ -1,4 +1,5 @@
-"""Run ``scripts/build_index.py`` as it is, and kill it with SIGKILL at a named point of writing.
+"""Run ``scripts/build_index.py`` (or ``scripts/compact.py``) as it is, and kill it with SIGKILL at a
+named point of writing.
 
 For tests/reliability/test_crash.py. A kill at a random moment mostly lands while the model loads
 or encodes, where nothing is on disk yet; the moments that matter (a half-written file, a renamed
@@ -7,6 +8,7 @@ wraps the very functions ``embeddings.index`` calls at those moments and sends i
 there: a real kill -9 of the real builder, at a chosen step.
 
     RELIABILITY_KILL_AT=<point> python tests/reliability/build_driver.py --corpus C --index D
+    RELIABILITY_KILL_AT=<point> python tests/reliability/build_driver.py compact --index D
 
 Without RELIABILITY_KILL_AT it only prints ``BUILD-STARTED`` on stdout when the build begins
 (after the model has loaded), so a test can kill it from outside at a random moment after that.
@@ -26,21 +28,30 @@ sys.path.insert(0, str(ROOT))
 import faiss  # noqa: E402  (after the path is set, as the script itself would import it)
 
 from embeddings import index as index_mod  # noqa: E402
+from embeddings import snapshots  # noqa: E402
 from embeddings import store as store_mod  # noqa: E402
 
 POINTS = (
     "encoding",  # the first chunk encoded, nothing written
     "store-insert",  # inside the store transaction, a few documents inserted
     "store-commit",  # every row inserted, just before COMMIT
-    "faiss-before",  # store committed and checkpointed, vectors.faiss not yet written
-    "faiss-partial",  # vectors.faiss half written
-    "faiss-written",  # vectors.faiss written, not yet fsynced
+    "faiss-before",  # store committed and checkpointed, the snapshot's FAISS file not yet written
+    "faiss-partial",  # the FAISS file half written
+    "faiss-written",  # the FAISS file written, not yet fsynced
     "manifest-partial",  # manifest.json half written
     "manifest-written",  # manifest.json written, directory not yet synced
     "generation-renamed",  # gen-N.tmp renamed to gen-N, CURRENT still on the old one
     "link-made",  # CURRENT.tmp made, not yet renamed over CURRENT
     "current-swapped",  # CURRENT renamed, the index folder not yet synced
     "old-generation-removal",  # halfway through deleting a generation older than the previous one
+)
+# Compaction's moments (with faiss-partial and faiss-written, which its snapshot passes through too).
+COMPACTION_POINTS = (
+    "faiss-partial",
+    "faiss-written",
+    "snapshot-record",  # the new snapshot finished (its record written), the store not yet pointing at it
+    "snapshot-current",  # the store points at the new snapshot, the old one not yet deleted
+    "old-snapshot-removal",  # the old snapshot's record deleted, its files not yet
 )
 
 
@@ -92,13 +103,15 @@ def install(point: str, index_dir: Path) -> None:
 
         index_mod.faiss.write_index = write
     elif point.startswith("manifest-"):
-        write_file = index_mod._write_file
+        write_file = snapshots.write_file
 
         def write_manifest(path: Path, data: bytes) -> None:
+            if path.name != "manifest.json":  # the snapshot's record, written before it
+                return write_file(path, data)
             write_file(path, data[: len(data) // 2] if point == "manifest-partial" else data)
             die()
 
-        index_mod._write_file = write_manifest
+        snapshots.write_file = write_manifest
     elif point in ("generation-renamed", "current-swapped"):
         replace, calls = os.replace, [0]
 
@@ -110,6 +123,26 @@ def install(point: str, index_dir: Path) -> None:
                     die()
 
         os.replace = replace_then_die
+    elif point == "snapshot-record":
+        write_file = snapshots.write_file
+
+        def write_then_die(path: Path, data: bytes) -> None:
+            write_file(path, data)
+            if path.name.startswith("vectors-"):
+                die()
+
+        snapshots.write_file = write_then_die
+    elif point in ("snapshot-current", "old-snapshot-removal"):
+        unlink = Path.unlink
+
+        def unlink_then_die(path: Path, *args, **kwargs) -> None:
+            if point == "snapshot-current" and path.name.startswith("vectors-"):
+                die()
+            unlink(path, *args, **kwargs)
+            if path.name.startswith("vectors-"):
+                die()
+
+        Path.unlink = unlink_then_die
     elif point == "link-made":
         symlink = os.symlink
 
@@ -144,12 +177,15 @@ def announce_start() -> None:
 
 def main() -> None:
     args = sys.argv[1:]
+    script = "build_index.py"
+    if args[:1] == ["compact"]:
+        script, args = "compact.py", args[1:]
     index_dir = Path(os.path.abspath(args[args.index("--index") + 1]))
     point = os.environ.get("RELIABILITY_KILL_AT")
     if point:
         install(point, index_dir)
     announce_start()
-    sys.argv = [str(ROOT / "scripts" / "build_index.py"), *args]
+    sys.argv = [str(ROOT / "scripts" / script), *args]
     runpy.run_path(sys.argv[0], run_name="__main__")
 
 

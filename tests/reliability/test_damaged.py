@@ -77,11 +77,11 @@ def _corrupt_page_not_read_at_open(gen: Path) -> None:
     _flip("store.sqlite", (root - 1) * page_size, 8)(gen)
 
 
-def _store_without_a_document(gen: Path) -> None:
-    """The store of another state than the vectors: a document deleted behind the index's back."""
+def _store_of_another_state(gen: Path) -> None:
+    """The store of another state than the vector files: it names a snapshot that is not there."""
     with sqlite3.connect(gen / "store.sqlite") as conn:
-        conn.execute("DELETE FROM passages WHERE doc_id = (SELECT min(id) FROM documents)")
-        conn.execute("DELETE FROM documents WHERE id = (SELECT min(id) FROM documents)")
+        conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('snapshot', 5)")
+    conn.close()
 
 
 def _dangling_current(gen: Path) -> None:
@@ -99,18 +99,24 @@ UNREADABLE = ("cannot be read", "damaged", "malformed")
 
 # (case id, what is done to the current generation, what the message must name, and one of the
 # ways it may say what is wrong)
+VECTORS = "vectors-000000000000.faiss"  # the build's snapshot (embeddings/snapshots.py)
+KEYS = "vectors-000000000000.keys.npy"
+RECORD = "vectors-000000000000.json"
+
 CASES = [
-    ("vectors-truncated", _truncate("vectors.faiss", 0.5), "vectors.faiss", UNREADABLE),
-    ("vectors-empty", _truncate("vectors.faiss", 0), "vectors.faiss", UNREADABLE),
-    ("vectors-header-corrupt", _flip("vectors.faiss", 0, 16), "vectors.faiss", UNREADABLE),
-    ("vectors-data-corrupt", _flip("vectors.faiss", 0.5), "vectors.faiss", UNREADABLE),
-    ("vectors-missing", _remove("vectors.faiss"), "vectors.faiss", "missing"),
+    ("vectors-truncated", _truncate(VECTORS, 0.5), VECTORS, UNREADABLE),
+    ("vectors-empty", _truncate(VECTORS, 0), VECTORS, UNREADABLE),
+    ("vectors-header-corrupt", _flip(VECTORS, 0, 16), VECTORS, UNREADABLE),
+    ("vectors-data-corrupt", _flip(VECTORS, 0.5), VECTORS, UNREADABLE),
+    ("vectors-missing", _remove(VECTORS), VECTORS, "missing"),
+    ("keys-corrupt", _flip(KEYS, 0.9, 8), KEYS, UNREADABLE),
+    ("snapshot-record-missing", _remove(RECORD), RECORD, "missing"),
     ("store-truncated", _truncate("store.sqlite", 0.5), "store.sqlite", UNREADABLE),
     ("store-empty", _truncate("store.sqlite", 0), "store.sqlite", ("no such table", *UNREADABLE)),
     ("store-header-corrupt", _flip("store.sqlite", 0, 16), "store.sqlite", "not a database"),
     ("store-page-corrupt", _corrupt_page_not_read_at_open, "store.sqlite", UNREADABLE),
     ("store-missing", _remove("store.sqlite"), "store.sqlite", "missing"),
-    ("store-other-state", _store_without_a_document, "vectors.faiss", "passages"),
+    ("store-other-state", _store_of_another_state, "vectors-000000000005.json", "missing"),
     ("manifest-truncated", _truncate("manifest.json", 0.5), "manifest.json", "not valid JSON"),
     ("manifest-garbage", _flip("manifest.json", 0, 4), "manifest.json", "not valid JSON"),
     (
