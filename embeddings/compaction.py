@@ -116,6 +116,7 @@ def _compact(gen_dir: Path, every_core: bool) -> CompactionResult | None:
         with store.reading():
             previous, version = store.versions()
             if version == previous:
+                snapshots.remove_older(gen_dir, keep_from=previous)  # what a killed compaction left
                 return None
             try:
                 old_index, old_keys, _ = snapshots.open_mapped(gen_dir, previous)

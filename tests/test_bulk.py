@@ -13,9 +13,9 @@ import numpy as np
 import requests
 
 from embeddings.bulk import SLICE, BulkLane
-from embeddings.runtime import BACKGROUND_NICE
 from embeddings.corpus import read_corpus
 from embeddings.encoders import load_bulk_encoder
+from embeddings.runtime import BACKGROUND_NICE
 from embeddings.search import MAX_QUERY_CHARS
 from service.process import ServerProcess
 from service.validation import MAX_BATCH_CHARS

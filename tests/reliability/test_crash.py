@@ -26,11 +26,14 @@ import numpy as np
 import pytest
 import requests
 
-from embeddings.index import MANIFEST, Index
+from embeddings import snapshots
+from embeddings.compaction import compact
+from embeddings.corpus import make_document
+from embeddings.index import MANIFEST, Index, current_generation_dir
 from embeddings.search import Searcher, SearchQuery
 from service.process import ROOT, ServerProcess
 from tests.reliability import summary
-from tests.reliability.build_driver import POINTS
+from tests.reliability.build_driver import COMPACTION_POINTS, POINTS
 from tests.reliability.helpers import AUTH, KEY, copy_index
 
 DRIVER = Path(__file__).with_name("build_driver.py")
@@ -249,6 +252,86 @@ def test_a_build_after_a_crashed_build_succeeds_and_leaves_no_debris(
     index.close()
     debris = sorted(p.name for p in index_dir.iterdir() if p.name.endswith(".tmp"))
     assert not debris, f"left behind after a successful build: {debris}"
+
+
+# --- compaction ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compacting_index(seed_index_dir, tmp_path_factory, encoder) -> tuple[Path, set[str]]:
+    """The seed index compacted once, then written to and deleted from again: the next compaction
+    folds a delta and tombstones into a new snapshot and deletes the build's snapshot."""
+    path = copy_index(seed_index_dir, tmp_path_factory.mktemp("compacting") / "index")
+    index = Index(path, encoder.identity)
+    index.write_document(make_document("astana-transport", NEW_ARTICLE, source="api"), encoder)
+    assert compact(path).version > 0
+    index.write_document(make_document("metro", PARAGRAPHS[0], lang="ru", source="api"), encoder)
+    assert index.delete_document(sorted(p.stem for p in SEEDS.glob("*.txt"))[0])
+    ids = document_ids(index)
+    index.close()
+    return path, ids
+
+
+def run_compaction(index_dir: Path, log: Path, point: str | None) -> int:
+    env = {name: value for name, value in os.environ.items() if name != "RELIABILITY_KILL_AT"}
+    if point:
+        env["RELIABILITY_KILL_AT"] = point
+    with open(log, "wb") as out:
+        done = subprocess.run(
+            [sys.executable, str(DRIVER), "compact", "--index", str(index_dir)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=300,
+        )
+    return done.returncode
+
+
+def test_kill_9_during_compaction_loses_nothing(compacting_index, tmp_path, encoder):
+    """At each moment of a compaction: the index opens whole, on the old snapshot with its changes
+    or on the new one, with every acknowledged write; the next compaction finishes and leaves no
+    debris."""
+    base, ids = compacting_index
+    states, problems = Counter(), []
+    for point in COMPACTION_POINTS:
+        index_dir = copy_index(base, tmp_path / point)
+        log = tmp_path / f"{point}.log"
+        status = run_compaction(index_dir, log, point)
+        if status != -signal.SIGKILL:
+            problems.append(f"{point}: exited with {status}: {log.read_text()[-500:]}")
+            continue
+        for when in ("after the kill", "after the next compaction"):
+            index = Index(index_dir, encoder.identity)
+            try:
+                found = consistency_problems(index) + (
+                    [f"documents {sorted(document_ids(index) ^ ids)} differ"] if document_ids(index) != ids else []
+                )
+                problems += [f"{point}, {when}: {p}" for p in found]
+                if when == "after the kill":
+                    states[
+                        "new snapshot" if index.snapshot_version > 0 and not index.vectors.delta_size else "old"
+                    ] += 1
+            finally:
+                index.close()
+            if when == "after the kill" and run_compaction(index_dir, log, None) != 0:
+                problems.append(f"{point}: the next compaction failed: {log.read_text()[-500:]}")
+        gen = current_generation_dir(index_dir)
+        debris = [
+            p.name
+            for p in gen.glob("vectors-*")
+            if p.name.split(".")[0] not in {snapshots.stem(v) for v in snapshots.versions(gen)}
+        ]
+        problems += [f"{point}: left behind {name}" for name in debris]
+    summary.record(
+        "crash-safety",
+        "compaction",
+        f"kill -9 at {len(COMPACTION_POINTS)} points; states found: "
+        + ", ".join(f"{state}: {n}" for state, n in sorted(states.items()))
+        + ("; every acknowledged write kept, no debris after the next compaction" if not problems else ""),
+        "ok" if not problems else "FAILED: " + "; ".join(problems)[:300],
+    )
+    assert not problems, "\n".join(problems)
 
 
 # --- the server ----------------------------------------------------------------------------------
