@@ -22,6 +22,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -263,8 +264,6 @@ def build(
     ``on_total(n)`` is told the number of texts to encode (passages, then one article per
     document) before encoding starts and ``progress(n)`` after each encoded chunk of n texts.
     """
-    import time
-
     chunker = chunker or ChunkerSettings()
     index_dir = Path(index_dir)
     problems: list[str] = []
@@ -286,6 +285,48 @@ def build(
     if on_total:
         on_total(len(flat) + len(docs))
 
+    vectors = np.empty((len(flat), encoder.identity.dimension), dtype=np.float32)
+    sentence_vectors: list[np.ndarray] = []
+    encode_seconds = 0.0
+    for lo in range(0, len(flat), ENCODE_CHUNK):
+        chunk = flat[lo : lo + ENCODE_CHUNK]
+        t0 = time.perf_counter()
+        v, sv = encoder.encode_passages([p.text for p in chunk], [p.sentences for p in chunk])
+        encode_seconds += time.perf_counter() - t0
+        vectors[lo : lo + len(chunk)] = v
+        sentence_vectors.extend(sv)
+        if progress:
+            progress(len(chunk))
+    t0 = time.perf_counter()
+    article_vectors = encode_articles(encoder, docs)
+    encode_seconds += time.perf_counter() - t0
+    if progress:
+        progress(len(docs))
+    corpus = EncodedCorpus(docs, passages_by_doc, vectors, sentence_vectors, article_vectors)
+    chunker_record = chunker.as_dict() | {"token_budget": min(budget, chunker.max_tokens)}
+    manifest = write_generation(index_dir, corpus, encoder.identity, chunker_record, kind)
+    return BuildResult(manifest=manifest, problems=problems, encode_seconds=encode_seconds)
+
+
+@dataclass
+class EncodedCorpus:
+    """Documents with their passages and vectors: what a generation is written from."""
+
+    documents: list[Document]
+    passages: list[list[Passage]]  # per document, in order
+    vectors: np.ndarray  # float32, one row per passage in that order
+    sentence_vectors: list[np.ndarray]  # one (sentences x dimension) array per passage
+    article_vectors: np.ndarray  # one row per document
+
+
+def write_generation(
+    index_dir: Path, corpus: EncodedCorpus, identity: ModelIdentity, chunker_record: dict, kind: str
+) -> dict:
+    """Write ``corpus`` as a new generation of ``index_dir`` (its store, its first vector snapshot,
+    its manifest, in a folder renamed into place when whole), make it current and return its
+    manifest. A crash at any moment leaves the previous generation current and readable."""
+    passages = sum(len(ps) for ps in corpus.passages)
+    index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     for stale in index_dir.glob("gen-*.tmp"):  # left by a build killed mid-write; never read
         shutil.rmtree(stale, ignore_errors=True)
@@ -295,48 +336,38 @@ def build(
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir()
     try:
-        vectors = np.empty((len(flat), encoder.identity.dimension), dtype=np.float32)
-        sentence_vectors: list[np.ndarray] = []
-        encode_seconds = 0.0
-        for lo in range(0, len(flat), ENCODE_CHUNK):
-            chunk = flat[lo : lo + ENCODE_CHUNK]
-            t0 = time.perf_counter()
-            v, sv = encoder.encode_passages([p.text for p in chunk], [p.sentences for p in chunk])
-            encode_seconds += time.perf_counter() - t0
-            vectors[lo : lo + len(chunk)] = v
-            sentence_vectors.extend(sv)
-            if progress:
-                progress(len(chunk))
-        t0 = time.perf_counter()
-        article_vectors = encode_articles(encoder, docs)
-        encode_seconds += time.perf_counter() - t0
-        if progress:
-            progress(len(docs))
-
-        store = store_mod.Store.create(tmp_dir / STORE, encoder.identity.dimension)
+        store = store_mod.Store.create(tmp_dir / STORE, identity.dimension)
         with store.begin_write() as write:
             pos = 0
-            for doc, passages, article in zip(docs, passages_by_doc, article_vectors, strict=True):
-                n = len(passages)
+            for doc, doc_passages, article in zip(
+                corpus.documents, corpus.passages, corpus.article_vectors, strict=True
+            ):
+                n = len(doc_passages)
                 write.insert_document(
-                    doc, passages, vectors[pos : pos + n], sentence_vectors[pos : pos + n], pos, article
+                    doc,
+                    doc_passages,
+                    corpus.vectors[pos : pos + n],
+                    corpus.sentence_vectors[pos : pos + n],
+                    pos,
+                    article,
                 )
                 pos += n
-            write.set_next_key(len(flat))
+            write.set_next_key(passages)
         store.checkpoint()
         store.close()
 
-        snapshots.write(tmp_dir, 0, kind, build_faiss_index(kind, vectors), np.arange(len(flat), dtype=np.int64))
+        keys = np.arange(passages, dtype=np.int64)
+        snapshots.write(tmp_dir, 0, kind, build_faiss_index(kind, corpus.vectors), keys)
 
         manifest = {
             "format_version": FORMAT_VERSION,
             "generation": generation,
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "model": encoder.identity.as_dict(),
-            "dimension": encoder.identity.dimension,
-            "prompts": encoder.identity.prompts,
-            "chunker": chunker.as_dict() | {"token_budget": min(budget, chunker.max_tokens)},
-            "counts": {"documents": len(docs), "passages": len(flat)},
+            "model": identity.as_dict(),
+            "dimension": identity.dimension,
+            "prompts": identity.prompts,
+            "chunker": chunker_record,
+            "counts": {"documents": len(corpus.documents), "passages": passages},
             "faiss": describe(kind),
             "lexical": {"kind": "sqlite-fts5-bm25", "tokenizer_version": lexical.TOKENIZER_VERSION},
             "articles": ARTICLE_FORM,
@@ -349,7 +380,7 @@ def build(
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
     _remove_old_generations(index_dir, keep={final_dir.name})
-    return BuildResult(manifest=manifest, problems=problems, encode_seconds=encode_seconds)
+    return manifest
 
 
 def _next_generation(index_dir: Path) -> int:

@@ -12,13 +12,16 @@ import time
 
 import numpy as np
 import pytest
+import requests
 
 from embeddings import compaction, snapshots
 from embeddings import store as store_mod
+from embeddings.benchmark.synthetic import add_synthetic_passages
 from embeddings.compaction import AutoCompaction, compact
 from embeddings.corpus import make_document, read_corpus
 from embeddings.index import Index, build, current_generation_dir
 from embeddings.search import Searcher, SearchQuery
+from service.process import ServerProcess
 from tests.conftest import ROOT, SEEDS
 
 QUERIES = ["Лукашенко торговля с Казахстаном", "Қошанов Минскіге барды", "метро в Алматы", "Astana floods"]
@@ -170,3 +173,43 @@ def test_compact_script(index_copy, encoder):
     missing = run("--index", str(index_copy.parent / "nowhere"))
     assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "no index here" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+@pytest.mark.slow
+def test_a_server_restarts_over_300000_passages_added_since_its_snapshot(index_copy, tmp_path, encoder):
+    """Written through the store's own functions (as API writes, recorded as changes), reusing the
+    seed passages' vectors: the server starts over them, compacts them in the background, and a
+    restart opens the compacted snapshot with an empty delta."""
+    added = 300_000
+    keys, seed_vectors = Index(index_copy, encoder.identity).store.all_vectors()
+    vectors = seed_vectors[np.arange(added) % len(keys)]
+    add_synthetic_passages(index_copy, vectors)
+    passages = len(keys) + added
+
+    def start() -> tuple[ServerProcess, dict, float]:
+        started = time.monotonic()
+        server = ServerProcess(index_copy, tmp_path / "server.log", WORKERS="2").wait_ready(timeout=600)
+        return server, requests.get(server.url + "/health", timeout=30).json(), time.monotonic() - started
+
+    server, health, first_start = start()
+    try:
+        assert health["passages"] == passages
+        hits = requests.get(server.url + "/v1/search", params={"q": "Лукашенко торговля"}, timeout=60).json()
+        assert hits["results"]
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            health = requests.get(server.url + "/health", timeout=30).json()["index"]
+            if health["last_compaction"] and health["delta_passages"] == 0:
+                break
+            time.sleep(2)
+        assert health["last_compaction"]["folded_passages"] == added and health["delta_passages"] == 0
+        assert requests.get(server.url + "/v1/documents/added-29999", timeout=30).status_code == 200
+    finally:
+        server.stop()
+    server, health, second_start = start()
+    try:
+        assert health["passages"] == passages and health["index"]["delta_passages"] == 0
+        assert requests.get(server.url + "/v1/search", params={"q": "Тоқаев"}, timeout=60).json()["results"]
+    finally:
+        server.stop()
+    print(f"start over {added:,} added passages: {first_start:.1f} s; after compaction: {second_start:.1f} s")

@@ -18,6 +18,9 @@ Sections, one module each; :func:`run` runs the chosen ones and returns plain da
               others, through the evaluation harness.
 - ``scale``   (:mod:`.scale`) HNSW over N vectors drawn to resemble real ones (:mod:`.vectors`):
               recall@10 against exact search, latency p50/p99 without encoding, memory, build time.
+- ``workers`` (:mod:`.workers`) the service over N such passages written as a real generation
+              (:mod:`.synthetic`): first answer after start, two workers' memory ÷ one's,
+              compaction under a load of searches and writes.
 
 Around them: :mod:`.inputs` (documents, queries, texts), :mod:`.baseline` (the bare model),
 :mod:`.peer` (txtai), :mod:`.context` (what the sections share), :mod:`.figures` (figures, the
@@ -43,11 +46,20 @@ from embeddings.benchmark.peer import txtai_peer_factory
 from embeddings.benchmark.quality import bench_quality
 from embeddings.benchmark.query import ServerLauncher, bench_query
 from embeddings.benchmark.scale import bench_scale, real_vectors
-from embeddings.encoders import BACKENDS, DEFAULT_MODEL_DIR, Encoder, backend_module, load_encoder, prepared_backends
+from embeddings.benchmark.workers import bench_workers
+from embeddings.encoders import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    DEFAULT_MODEL_DIR,
+    Encoder,
+    backend_module,
+    load_encoder,
+    prepared_backends,
+)
 
 __all__ = ["DEFAULT_EVAL_DIR", "SECTIONS", "BenchOptions", "BenchResult", "ServerLauncher", "run"]
 
-SECTIONS = ("build", "query", "encoder", "quality", "scale")
+SECTIONS = ("build", "query", "encoder", "quality", "scale", "workers")
 QUICK_ROUNDS = 2
 QUICK_DOCUMENTS = 3  # FLORES articles, each in kk and ru
 QUICK_SCALE_VECTORS = 20_000
@@ -129,10 +141,17 @@ def run(options: BenchOptions, log: Callable[[str], None] = print) -> BenchResul
                 bench_quality(ctx, Path(options.eval_dir), options.quick)
             else:
                 log(f"note: no evaluation data at {options.eval_dir}; the quality rows are left out")
-        if "scale" in options.sections:
+        total = QUICK_SCALE_VECTORS if options.quick else options.scale_n
+        if "scale" in options.sections or "workers" in options.sections:
             real, query_vectors = real_vectors(ctx, Path(options.eval_dir), options.quick)
-            total = QUICK_SCALE_VECTORS if options.quick else options.scale_n
+        if "scale" in options.sections:
             bench_scale(real, query_vectors, total, result, log)
+        if "workers" in options.sections:
+            served = other_backends.get(DEFAULT_BACKEND)
+            if options.launch_server is None or served is None:
+                log(f"note: the workers rows need a server launcher and the {DEFAULT_BACKEND} model; left out")
+            else:
+                bench_workers(ctx, served, real, total, options.launch_server, options.quick, log)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result.details["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -15,16 +15,20 @@ Backends import this module and never each other (embeddings/encoders/__init__.p
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from embeddings import runtime
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "multilingual-e5-small"
 DEFAULT_MODEL_NAME = DEFAULT_MODEL_DIR.name
@@ -151,6 +155,19 @@ def span_vectors(
     return normalise(means)
 
 
+@functools.lru_cache(maxsize=4)
+def _shared_tokenizer(path: str, max_length: int) -> Tokenizer:
+    """One tokenizer per file and process, set up once: the multilingual vocabulary takes about
+    290 MB, and a service holds two encoders of one model (its own and the bulk lane's). Encoding
+    only reads it, so threads and encoders share it safely."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(path)
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=max_length)
+    return tokenizer
+
+
 class TokenVectorEncoder:
     """An :class:`Encoder` over a runtime that maps (ids, mask) to token vectors: the prepared
     folder's tokenizer and prompts, length-sorted batches, pooling in numpy. A subclass loads its
@@ -162,17 +179,13 @@ class TokenVectorEncoder:
     own_threads = True
 
     def _load_folder(self, folder: Path, backend: str, fingerprint: str) -> None:
-        from tokenizers import Tokenizer
-
         runtime.keep_faiss_single_threaded()
         self.query_prompt, self.passage_prompt = read_prompts(
             json.loads((folder / "config_sentence_transformers.json").read_text())
         )
         max_seq_length = int(json.loads((folder / "sentence_bert_config.json").read_text()).get("max_seq_length", 512))
         dimension = int(json.loads((folder / "config.json").read_text())["hidden_size"])
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(max_length=max_seq_length)
+        self.tokenizer = _shared_tokenizer(str(folder / "tokenizer.json"), max_seq_length)
         self.pad_id = self.tokenizer.token_to_id("<pad>")
         if self.pad_id is None:
             self.pad_id = 0

@@ -8,6 +8,12 @@ Two runtime settings matter:
   bf16, which gave wrong vectors at some input widths (cosine 0.89 to float32 at exactly 32 tokens).
 - Widths are padded to a multiple of 16 tokens (the mask hides the padding): int8 OpenVINO pays a
   one-off cost for each new input shape, so fewer shapes means fewer slow first calls.
+- ``CACHE_DIR``: compiling unpacks the int8 weights into about 560 MB of private memory per
+  compiled model, and a service holds two per worker (its own and the bulk lane's). OpenVINO's
+  model cache keeps the compiled model in a file (``compiled/`` in the model folder, written once,
+  under a lock, by the first load) that later loads memory-map: every compiled model of every
+  process shares one copy in the page cache (a worker's private memory 1.5 GB → about 0.2 GB here),
+  and a load takes 0.2 s instead of 2.
 
 The vectors differ from the float32 model's, so the identity's fingerprint is a hash of the model
 files: an index built with one backend is refused by another.
@@ -15,10 +21,13 @@ files: an index built with one backend is refused by another.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +36,7 @@ from embeddings.encoders.base import DEFAULT_MODEL_DIR, ModelError, TokenVectorE
 
 DEFAULT_DIR = DEFAULT_MODEL_DIR.parent / "multilingual-e5-small-openvino-int8"
 XML = "openvino_model.xml"
+COMPILE_CACHE = "compiled"
 BIN = "openvino_model.bin"
 EXPORT_INFO = "openvino_export.json"
 RECIPE_VERSION = 1  # bump when the recipe changes: prepared folders are then remade
@@ -34,6 +44,23 @@ RECIPE_VERSION = 1  # bump when the recipe changes: prepared folders are then re
 
 def is_complete(folder: Path) -> bool:
     return folder_is_complete(folder, EXPORT_INFO, (XML, BIN), RECIPE_VERSION)
+
+
+@contextmanager
+def _compile_cache(folder: Path) -> Iterator[Path | None]:
+    """The model cache folder, held under a lock while this process compiles (the first to load
+    writes the cache; the others wait, then map it); None where it cannot be made (a read-only
+    model folder: every load compiles, as without a cache)."""
+    cache_dir = folder / COMPILE_CACHE
+    try:
+        cache_dir.mkdir(exist_ok=True)
+        lock = open(folder / f"{COMPILE_CACHE}.lock", "a+b")
+    except OSError:
+        yield None
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield cache_dir
 
 
 class OpenVinoEncoder(TokenVectorEncoder):
@@ -58,7 +85,10 @@ class OpenVinoEncoder(TokenVectorEncoder):
             "INFERENCE_PRECISION_HINT": "f32",  # not bf16: see the module's docstring
         }
         try:
-            compiled = ov.Core().compile_model(str(folder / XML), "CPU", config)
+            with _compile_cache(folder) as cache_dir:
+                if cache_dir is not None:
+                    config["CACHE_DIR"] = str(cache_dir)
+                compiled = ov.Core().compile_model(str(folder / XML), "CPU", config)
         except Exception as exc:  # openvino raises its own exception kinds; the user needs one message
             raise ModelError(f"cannot load the OpenVINO model {folder / XML}: {exc}") from exc
         self.request = compiled.create_infer_request()
