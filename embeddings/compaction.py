@@ -119,9 +119,10 @@ def _compact(gen_dir: Path, every_core: bool) -> CompactionResult | None:
                 snapshots.remove_older(gen_dir, keep_from=previous)  # what a killed compaction left
                 return None
             try:
-                old_index, old_keys, _ = snapshots.open_mapped(gen_dir, previous)
+                old = snapshots.open_mapped(gen_dir, previous)
             except snapshots.SnapshotError as exc:
                 raise IndexDirError(str(exc)) from None
+            old_keys = old.passages.keys
             live = store.live_keys()
             old_max = int(old_keys[-1]) if len(old_keys) else -1
             tombstones = len(old_keys) - int(np.count_nonzero(live <= old_max))
@@ -132,7 +133,7 @@ def _compact(gen_dir: Path, every_core: bool) -> CompactionResult | None:
             else:  # the old graph, in memory, grows by the delta
                 index, start = faiss.read_index(str(snapshots.faiss_path(gen_dir, previous))), old_max
                 keys = np.concatenate([np.asarray(old_keys), live[live > old_max]])
-            del old_index
+            del old
             read = 0
             while True:
                 slice_keys, vectors = store.vectors_after(start, READ_SLICE)
@@ -141,6 +142,10 @@ def _compact(gen_dir: Path, every_core: bool) -> CompactionResult | None:
                 _add(index, vectors, every_core)
                 read += len(slice_keys)
                 start = int(slice_keys[-1])
+            article_keys, article_vectors = store.article_vectors()
+        order = np.argsort(article_keys)  # the articles are few (one per document): rebuilt each time
+        articles = snapshots.VectorSet(new_faiss_index("flat", dimension), article_keys[order])
+        _add(articles.index, article_vectors[order], every_core)
         if index.ntotal != len(keys):
             raise RuntimeError(f"compaction read {index.ntotal} vectors for {len(keys)} keys")
         result = CompactionResult(
@@ -154,7 +159,9 @@ def _compact(gen_dir: Path, every_core: bool) -> CompactionResult | None:
             seconds=0.0,
         )
         result.seconds = round(time.perf_counter() - started, 3)
-        snapshots.write(gen_dir, version, kind, index, keys, compacted=result.as_dict() | {"read_passages": read})
+        passages = snapshots.VectorSet(index, keys)
+        details = {"compacted": result.as_dict() | {"read_passages": read}}
+        snapshots.write(gen_dir, version, kind, passages, articles, **details)
         with store.begin_write() as write:
             write.set_snapshot(version)
         snapshots.remove_older(gen_dir, keep_from=previous)  # a reader may still be opening the previous one

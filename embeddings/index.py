@@ -29,14 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import faiss
 import numpy as np
 import orjson
 
 from embeddings import lexical, snapshots
 from embeddings import store as store_mod
 from embeddings.articles import FORM as ARTICLE_FORM
-from embeddings.articles import ArticleVectors, encode_articles
+from embeddings.articles import encode_articles
 from embeddings.chunking import ChunkerSettings, Passage, chunk_document
 from embeddings.corpus import Document
 from embeddings.encoders import Encoder, ModelIdentity
@@ -357,7 +356,14 @@ def write_generation(
         store.close()
 
         keys = np.arange(passages, dtype=np.int64)
-        snapshots.write(tmp_dir, 0, kind, build_faiss_index(kind, corpus.vectors), keys)
+        article_keys = np.cumsum([0] + [len(ps) for ps in corpus.passages[:-1]], dtype=np.int64)  # first passages
+        snapshots.write(
+            tmp_dir,
+            0,
+            kind,
+            snapshots.VectorSet(build_faiss_index(kind, corpus.vectors), keys),
+            snapshots.VectorSet(build_faiss_index("flat", corpus.article_vectors), article_keys),
+        )
 
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -452,7 +458,6 @@ class Index:
         except sqlite3.DatabaseError as exc:
             raise IndexDirError(f"{store_path}: not a readable index store ({exc})") from exc
         self.gen_dir, self.manifest, self.store, self.kind = gen_dir, manifest, store, kind
-        self._articles: ArticleVectors | None = None  # read at first use: a search with article context
         self.generation = int(manifest["generation"])
         self._filter_cache: dict[object, object] = {}
         self._filter_cache_version = -1
@@ -460,48 +465,64 @@ class Index:
 
     def _load_vectors(self) -> None:
         """Open the store's current snapshot and derive its tombstones and delta from the store, as
-        of one read: a snapshot passage the store no longer holds is a tombstone, a passage with a
-        key past the snapshot's is in the delta."""
+        of one read: a snapshot passage (or article) the store no longer holds is a tombstone, one
+        with a key past the snapshot's is in the delta."""
         store_path = self.gen_dir / STORE
         for attempt in range(3):
             try:
                 with self.store.reading():
                     version, latest = self.store.versions()
-                    live = self.store.live_keys()
                     try:
-                        faiss_index, keys, record = snapshots.open_mapped(self.gen_dir, version)
+                        snapshot = snapshots.open_mapped(self.gen_dir, version)
                     except snapshots.SnapshotError:
                         if attempt < 2 and self.store.versions()[0] != version:
                             continue  # not ours: compacted twice meanwhile, read again
                         raise
-                    vectors = self._vector_index(faiss_index, keys, record)
-                    snapshot_live = live[live <= vectors.snapshot_max_key]
-                    held = within(snapshot_live, np.asarray(keys))
-                    if not held.all():
-                        raise IndexDirError(
-                            f"{snapshots.faiss_path(self.gen_dir, version)}: lacks {int((~held).sum())} passages "
-                            f"that {STORE} holds"
-                        )
-                    vectors.remove(np.asarray(keys)[~within(np.asarray(keys), snapshot_live)])
-                    delta = live[live > vectors.snapshot_max_key]
-                    if len(delta):
-                        vectors.add(*self.store.vectors_by_key(delta))
+                    vectors = self._vector_index(snapshot.passages, self.kind, snapshot.record)
+                    articles = self._vector_index(snapshot.articles, "flat", snapshot.record)
+                    live = self.store.live_keys()
+                    last = vectors.snapshot_max_key  # every later passage or article key is in the delta
+                    self._derive(vectors, live, last, self.store.vectors_by_key, snapshot.record)
+                    self._derive(articles, self.store.article_keys(), last, self.store.article_vectors, snapshot.record)
                 break
             except snapshots.SnapshotError as exc:
                 raise IndexDirError(str(exc)) from None
             except sqlite3.DatabaseError as exc:
                 raise IndexDirError(f"{store_path}: not a readable index store ({exc})") from exc
-        self.vectors, self.snapshot, self.snapshot_version, self.applied_version = vectors, record, version, latest
+        self.vectors, self.articles = vectors, articles
+        self.snapshot, self.snapshot_version, self.applied_version = snapshot.record, version, latest
         with self.lock:  # every passage's key: the unfiltered filter, read here already
             self._filter_cache, self._filter_cache_version = {(): live}, latest
 
-    def _vector_index(self, faiss_index: faiss.Index, keys: np.ndarray, record: dict) -> VectorIndex:
+    def _derive(
+        self,
+        vectors: VectorIndex,
+        live: np.ndarray,
+        last: int,
+        read: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+        record: dict,
+    ) -> None:
+        """Tombstones and delta of ``vectors`` from the keys the store holds (``live``, sorted)."""
+        snapshot_keys = np.asarray(vectors.keys)
+        in_range = live[live <= last]
+        missing = ~within(in_range, snapshot_keys)
+        if missing.any():
+            where = snapshots.faiss_path(self.gen_dir, record["version"])
+            raise IndexDirError(f"{where}: lacks {int(missing.sum())} vectors that {STORE} holds")
+        vectors.remove(snapshot_keys[~within(snapshot_keys, in_range)])
+        delta = live[live > last]
+        if len(delta):
+            vectors.add(*read(delta))
+
+    def _vector_index(self, vector_set: snapshots.VectorSet, kind: str, record: dict) -> VectorIndex:
         where = snapshots.faiss_path(self.gen_dir, record["version"])
         if record["kind"] != self.kind:
             raise IndexDirError(f"{where}: not the {self.kind} index that {MANIFEST} records")
-        if faiss_index.d != self.identity.dimension:
-            raise IndexDirError(f"{where}: vectors of dimension {faiss_index.d}, expected {self.identity.dimension}")
-        return VectorIndex(faiss_index, keys, self.kind, self.ef_search)
+        if vector_set.index.d != self.identity.dimension:
+            raise IndexDirError(
+                f"{where}: vectors of dimension {vector_set.index.d}, expected {self.identity.dimension}"
+            )
+        return VectorIndex(vector_set.index, vector_set.keys, kind, self.ef_search)
 
     def _apply(self, changes: list[tuple[int, str, int]]) -> None:
         """Replay recorded changes, in order, batching runs of the same operation."""
@@ -514,14 +535,12 @@ class Index:
             keys = np.array([c[2] for c in changes[pos:end]], dtype=np.int64)
             if op == "remove":
                 self.vectors.remove(keys)
-                if self._articles is not None:
-                    self._articles.remove(keys)
+                self.articles.remove(keys)  # those that are article keys
             else:
                 found, vectors = self.store.vectors_by_key(keys)
                 if len(found):  # a passage added and removed since is absent: its removal follows
                     self.vectors.add(found, vectors)
-                    if self._articles is not None:
-                        self._articles.put(*self.store.article_vectors(found))
+                    self.articles.add(*self.store.article_vectors(found))
             self.applied_version = changes[end - 1][0]
             pos = end
 
@@ -539,39 +558,10 @@ class Index:
                 old.close()
                 return
             snapshot, latest = self.store.versions()
-            if snapshot != self.snapshot_version:
-                self._move_to_snapshot(snapshot)
+            if snapshot != self.snapshot_version:  # compaction made a new one: search it
+                self._load_vectors()
             elif latest > self.applied_version:
                 self._apply(self.store.changes_since(self.applied_version))
-
-    def _move_to_snapshot(self, snapshot: int) -> None:
-        """Compaction made a new snapshot: search it, and bring the article vectors up to date from
-        the changes that are still recorded (those the snapshot folded in are dropped with them)."""
-        seen, articles = self.applied_version, self._articles
-        self._load_vectors()
-        if articles is None:
-            return
-        if seen < snapshot:  # some of the changes this process had not seen are gone: read them all again
-            self._articles = None
-            return
-        for _, op, key in self.store.changes_since(seen):
-            keys = np.asarray([key], dtype=np.int64)
-            if op == "remove":
-                articles.remove(keys)
-            else:
-                articles.put(*self.store.article_vectors(keys))
-
-    @property
-    def articles(self) -> ArticleVectors:
-        """Every article vector, read from the store at first use (an index searched without article
-        context never pays for them) and kept in step by replayed changes from then on."""
-        with self.lock:
-            if self._articles is None:
-                # The store's articles as they are now: replaying changes onto them is harmless.
-                articles = ArticleVectors(self.identity.dimension)
-                articles.put(*self.store.article_vectors())
-                self._articles = articles
-            return self._articles
 
     def _cached(self, name: object, read: Callable[[], T]) -> T:
         """``read()``, kept until the next write: over a million passages, reading the keys a

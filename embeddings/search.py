@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from embeddings import alignment, lexical
+from embeddings import articles as article_vectors
 from embeddings.checks import QueryError, check_choice, check_count, check_dates, check_languages
 from embeddings.config import Settings
 from embeddings.encoders import Encoder, load_encoder
@@ -477,7 +478,7 @@ class Searcher:
             tier[key] = min(tier.get(key, place // CANDIDATE_DEPTH), place // CANDIDATE_DEPTH)
         if fusion.article_weight > 0:
             with self.index.lock:
-                nearest = self.index.articles.nearest(vector, ARTICLE_DEPTH)
+                nearest = article_vectors.nearest(self.index.articles, vector, ARTICLE_DEPTH)
             extra = store.article_passages(nearest.tolist())
             if plan.allowed is not None:
                 extra = extra[within(extra, plan.allowed)]
@@ -498,14 +499,14 @@ class Searcher:
         same_language = np.asarray([known[key][1] == plan.lang for key in keys], dtype=bool)
         article_cosines, shift = np.zeros_like(passage_cosines), 0.0
         if fusion.article_weight > 0:
-            articles = [known[key][0] for key in keys]
-            distinct = list(dict.fromkeys(articles))
+            article_of = [known[key][0] for key in keys]
+            distinct = list(dict.fromkeys(article_of))
             with self.index.lock:
-                distinct_cosines = self.index.articles.cosines(vector, distinct)
+                distinct_cosines = article_vectors.cosines(self.index.articles, vector, distinct)
             cosine_of = dict(zip(distinct, distinct_cosines.tolist(), strict=True))
-            article_cosines = np.asarray([cosine_of[a] for a in articles], dtype=np.float32)
+            article_cosines = np.asarray([cosine_of[a] for a in article_of], dtype=np.float32)
             first = tiers == 0  # the shift comes from the first tier alone: a deeper search keeps it
-            first_articles = np.asarray([cosine_of[a] for a in dict.fromkeys(np.asarray(articles)[first].tolist())])
+            first_articles = np.asarray([cosine_of[a] for a in dict.fromkeys(np.asarray(article_of)[first].tolist())])
             shift = article_shift(passage_cosines[first], first_articles)
         scores = hybrid_score(passage_cosines, article_cosines, shift, covered, same_language, fusion)
         order = np.lexsort((-passage_cosines, -scores))

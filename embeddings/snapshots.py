@@ -1,11 +1,13 @@
 """Vector snapshots: the immutable, memory-mapped files of a generation that FAISS searches.
 
-A snapshot is three files in the generation's folder, named by the change version it holds (every
+A snapshot is five files in the generation's folder, named by the change version it holds (every
 write up to and including that version, none after)::
 
-    vectors-000000001234.faiss      the FAISS index (flat or hnsw), vector i at position i
-    vectors-000000001234.keys.npy   the passage key of each position, ascending (int64)
-    vectors-000000001234.json       what the two are: kind, count, version, each file's size and SHA-256
+    vectors-000000001234.faiss                the passages' FAISS index (flat or hnsw), vector i at position i
+    vectors-000000001234.keys.npy             the passage key of each position, ascending (int64)
+    vectors-000000001234.articles.faiss       the article vectors (flat), keyed the same way by article key
+    vectors-000000001234.articles.keys.npy
+    vectors-000000001234.json                 what they are: kind, counts, version, each file's size and SHA-256
 
 The JSON is written last, so a snapshot without it was never finished and is never read. A build
 writes version 0; compaction (embeddings.compaction) writes the next from the store. Which one is
@@ -25,6 +27,7 @@ import datetime as dt
 import hashlib
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
@@ -45,11 +48,8 @@ def stem(version: int) -> str:
 
 
 def faiss_path(gen_dir: Path, version: int) -> Path:
-    return gen_dir / f"{stem(version)}.faiss"
-
-
-def keys_path(gen_dir: Path, version: int) -> Path:
-    return gen_dir / f"{stem(version)}.keys.npy"
+    """The snapshot's FAISS file of passages."""
+    return set_paths(gen_dir, version, "passages")[0]
 
 
 def record_path(gen_dir: Path, version: int) -> Path:
@@ -79,28 +79,55 @@ def file_digest(path: Path) -> dict:
     return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
 
 
-def write(gen_dir: Path, version: int, kind: str, index: faiss.Index, keys: np.ndarray, **details: object) -> dict:
+@dataclass
+class VectorSet:
+    """One of a snapshot's two sets of vectors: a FAISS index with the key of each position."""
+
+    index: faiss.Index
+    keys: np.ndarray  # ascending int64, one per vector
+
+
+@dataclass
+class Snapshot:
+    passages: VectorSet  # of the generation's kind
+    articles: VectorSet  # flat, keyed by article key (embeddings/articles.py)
+    record: dict
+
+
+SETS = {"passages": "", "articles": ".articles"}  # a set's infix in its file names
+
+
+def set_paths(gen_dir: Path, version: int, name: str) -> tuple[Path, Path]:
+    """(FAISS file, keys file) of one set of the snapshot."""
+    base = f"{stem(version)}{SETS[name]}"
+    return gen_dir / f"{base}.faiss", gen_dir / f"{base}.keys.npy"
+
+
+def write(gen_dir: Path, version: int, kind: str, passages: VectorSet, articles: VectorSet, **details: object) -> dict:
     """Write the snapshot ``version`` of ``gen_dir`` (durable when this returns) and return its
     record (``details``, such as what compaction folded in, are added to it)."""
-    keys = np.ascontiguousarray(keys, dtype=np.int64)
-    if index.ntotal != len(keys) or (len(keys) > 1 and not (np.diff(keys) > 0).all()):
-        raise ValueError("a snapshot needs one ascending key per vector")
-    files = {faiss_path(gen_dir, version): None, keys_path(gen_dir, version): None}
-    for path in files:
-        tmp = path.with_name(path.name + ".tmp")
-        if path.suffix == ".faiss":
-            faiss.write_index(index, str(tmp))
-        else:
-            with open(tmp, "wb") as fh:
-                np.save(fh, keys)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+    files = []
+    for name, vectors in (("passages", passages), ("articles", articles)):
+        keys = np.ascontiguousarray(vectors.keys, dtype=np.int64)
+        if vectors.index.ntotal != len(keys) or (len(keys) > 1 and not (np.diff(keys) > 0).all()):
+            raise ValueError(f"a snapshot's {name} need one ascending key per vector")
+        for path in set_paths(gen_dir, version, name):
+            tmp = path.with_name(path.name + ".tmp")
+            if path.suffix == ".faiss":
+                faiss.write_index(vectors.index, str(tmp))
+            else:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, keys)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+            files.append(path)
     record = {
         "version": version,
         "kind": kind,
-        "vectors": int(index.ntotal),
-        "dimension": int(index.d),
+        "vectors": int(passages.index.ntotal),
+        "articles": int(articles.index.ntotal),
+        "dimension": int(passages.index.d),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **details,
         # Checked when a file's state changes: FAISS reads flipped bytes in its vectors without complaint.
@@ -126,9 +153,9 @@ def read_record(gen_dir: Path, version: int) -> dict:
     return record
 
 
-def open_mapped(gen_dir: Path, version: int) -> tuple[faiss.Index, np.ndarray, dict]:
-    """The snapshot's FAISS index and keys, memory-mapped read-only, and its record; each file
-    verified against the record unless it passed in the same state before."""
+def open_mapped(gen_dir: Path, version: int) -> Snapshot:
+    """The snapshot's two sets, memory-mapped read-only, and its record; each file verified
+    against the record unless it passed in the same state before."""
     record = read_record(gen_dir, version)
     where = record_path(gen_dir, version).name
     for name, recorded in record["files"].items():
@@ -139,21 +166,24 @@ def open_mapped(gen_dir: Path, version: int) -> tuple[faiss.Index, np.ndarray, d
             if file_digest(path) != recorded:
                 raise SnapshotError(f"{path}: damaged (its size or SHA-256 differs from the one recorded in {where})")
             mark_verified(gen_dir, path)
-    vectors = faiss_path(gen_dir, version)
-    try:
-        index = faiss.read_index(str(vectors), faiss.IO_FLAG_MMAP_IFC)
-    except RuntimeError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
-        raise SnapshotError(f"{vectors}: cannot be read as a FAISS index ({reason})") from None
-    if kind_of(index) != record.get("kind"):
-        raise SnapshotError(f"{vectors}: not the {record.get('kind')} index that {where} records")
-    try:
-        keys = np.load(keys_path(gen_dir, version), mmap_mode="r")
-    except (ValueError, OSError) as exc:
-        raise SnapshotError(f"{keys_path(gen_dir, version)}: cannot be read ({exc})") from None
-    if keys.dtype != np.int64 or keys.shape != (index.ntotal,):
-        raise SnapshotError(f"{keys_path(gen_dir, version)}: does not hold one key per vector of {vectors.name}")
-    return index, keys, record
+    sets = {}
+    for name, kind in (("passages", record.get("kind")), ("articles", "flat")):
+        vectors, keys_file = set_paths(gen_dir, version, name)
+        try:
+            index = faiss.read_index(str(vectors), faiss.IO_FLAG_MMAP_IFC)
+        except RuntimeError as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
+            raise SnapshotError(f"{vectors}: cannot be read as a FAISS index ({reason})") from None
+        if kind_of(index) != kind:
+            raise SnapshotError(f"{vectors}: not the {kind} index that {where} records")
+        try:
+            keys = np.load(keys_file, mmap_mode="r")
+        except (ValueError, OSError) as exc:
+            raise SnapshotError(f"{keys_file}: cannot be read ({exc})") from None
+        if keys.dtype != np.int64 or keys.shape != (index.ntotal,):
+            raise SnapshotError(f"{keys_file}: does not hold one key per vector of {vectors.name}")
+        sets[name] = VectorSet(index, keys)
+    return Snapshot(sets["passages"], sets["articles"], record)
 
 
 def versions(gen_dir: Path) -> list[int]:

@@ -459,6 +459,11 @@ class Store:
         """The key of every passage, in key order."""
         return self.keys_matching(None, None)
 
+    def article_keys(self) -> np.ndarray:
+        """The article key of every document (its first passage's key), in key order."""
+        rows = self.conn().execute("SELECT key FROM passages WHERE ordinal = 0 ORDER BY key").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
     def vectors_after(self, key: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
         """(keys, vectors) of up to ``limit`` passages with keys above ``key``, in key order: a
         whole index read a slice at a time (inside :meth:`reading` for one consistent state)."""

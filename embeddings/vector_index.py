@@ -141,6 +141,10 @@ class VectorIndex:
         """The largest key of the snapshot (-1 when empty): every later key belongs to the delta."""
         return int(self.keys[-1]) if len(self.keys) else -1
 
+    def live_keys(self) -> np.ndarray:
+        """Every key the index answers with, in order."""
+        return np.sort(np.concatenate([np.asarray(self.keys)[~self._deleted], self._delta_keys]))
+
     def _positions(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(positions, held): the snapshot position of each key, and whether the snapshot holds it."""
         keys = np.asarray(keys, dtype=np.int64)

@@ -90,9 +90,8 @@ def test_the_changes_a_snapshot_holds_are_dropped_and_old_snapshots_removed(inde
     # The current snapshot and the one before it (a reader may still be opening it); nothing else.
     assert snapshots.versions(gen) == [first.version, second.version]
     names = sorted(p.name for p in gen.glob("vectors-*"))
-    assert names == sorted(
-        f"{snapshots.stem(v)}{ext}" for v in (first.version, second.version) for ext in (".faiss", ".keys.npy", ".json")
-    )
+    kinds = (".faiss", ".keys.npy", ".articles.faiss", ".articles.keys.npy", ".json")
+    assert names == sorted(f"{snapshots.stem(v)}{ext}" for v in (first.version, second.version) for ext in kinds)
 
 
 def test_a_write_made_during_compaction_is_kept(index_copy, encoder, monkeypatch):

@@ -101,7 +101,7 @@ def install(point: str, index_dir: Path) -> None:
                 os.truncate(path, os.path.getsize(path) // 2)
             die()
 
-        index_mod.faiss.write_index = write
+        snapshots.faiss.write_index = write
     elif point.startswith("manifest-"):
         write_file = snapshots.write_file
 

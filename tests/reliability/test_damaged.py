@@ -102,6 +102,7 @@ UNREADABLE = ("cannot be read", "damaged", "malformed")
 VECTORS = "vectors-000000000000.faiss"  # the build's snapshot (embeddings/snapshots.py)
 KEYS = "vectors-000000000000.keys.npy"
 RECORD = "vectors-000000000000.json"
+ARTICLES = "vectors-000000000000.articles.faiss"
 
 CASES = [
     ("vectors-truncated", _truncate(VECTORS, 0.5), VECTORS, UNREADABLE),
@@ -111,6 +112,7 @@ CASES = [
     ("vectors-missing", _remove(VECTORS), VECTORS, "missing"),
     ("keys-corrupt", _flip(KEYS, 0.9, 8), KEYS, UNREADABLE),
     ("snapshot-record-missing", _remove(RECORD), RECORD, "missing"),
+    ("articles-data-corrupt", _flip(ARTICLES, 0.5), ARTICLES, UNREADABLE),
     ("store-truncated", _truncate("store.sqlite", 0.5), "store.sqlite", UNREADABLE),
     ("store-empty", _truncate("store.sqlite", 0), "store.sqlite", ("no such table", *UNREADABLE)),
     ("store-header-corrupt", _flip("store.sqlite", 0, 16), "store.sqlite", "not a database"),
