@@ -25,6 +25,20 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="retrieval-metrics-")
 
 
+def on_starting(server) -> None:
+    """In the master, before any worker is forked: the workers then share one copy of the
+    tokenizer (about 290 MB) instead of reading one each. Anything wrong is left for the workers
+    to report, with their clear messages."""
+    try:
+        from embeddings.config import Settings
+        from embeddings.encoders import preload_tokenizer
+
+        settings = Settings.from_env()
+        preload_tokenizer(settings.model, settings.backend)
+    except Exception:
+        pass
+
+
 def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 

@@ -55,6 +55,11 @@ def _pss(pid: int) -> int:
     raise RuntimeError(f"no Pss in /proc/{pid}/smaps_rollup")
 
 
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as fh:
+        return int(fh.read().rpartition(")")[2].split()[1])
+
+
 def _rss(pid: int) -> int:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -202,13 +207,13 @@ def bench_workers(
     server, first_answer = _first_answer(launch_server, index_dir, logs / "workers-1.log", queries[0], 1)
     try:
         (pid,) = _warm_workers(server.url, queries, 1, mapped)
-        one = _pss(pid)
+        one, master_one = _pss(pid), _pss(_parent(pid))
     finally:
         server.stop()
     server, first_answer_two = _first_answer(launch_server, index_dir, logs / "workers-2.log", queries[0], 2)
     try:
         pids = _warm_workers(server.url, queries, 2, mapped)
-        two = sum(_pss(p) for p in pids)
+        two, master_two = sum(_pss(p) for p in pids), _pss(_parent(pids[0]))
         with requests.Session() as session:
             idle = np.asarray([_search(session, server.url, q)[1] for q in (queries * 4)[:SEARCHES]])
         with _Load(server.url, queries) as load:
@@ -257,6 +262,8 @@ def bench_workers(
         "generation_written_seconds": round(written_seconds, 1),
         "first_answer_seconds": {"1 worker": round(first_answer, 2), "2 workers": round(first_answer_two, 2)},
         "pss_bytes": {"1 worker": one, "2 workers": two, "mapped_vectors": mapped},
+        # gunicorn's master holds the tokenizer the workers share (service/gunicorn_conf.py)
+        "pss_bytes_with_master": {"1 worker": one + master_one, "2 workers": two + master_two},
         "compaction": {
             "written_since_snapshot": writes,
             "deleted_since_snapshot": deleted,

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from types import ModuleType
 
-from embeddings.encoders.base import DEFAULT_MODEL_DIR, Encoder, ModelError, ModelIdentity
+from embeddings.encoders.base import DEFAULT_MODEL_DIR, Encoder, ModelError, ModelIdentity, shared_tokenizer
 
 __all__ = [
     "BACKENDS",
@@ -28,6 +28,7 @@ __all__ = [
     "backend_module",
     "load_bulk_encoder",
     "load_encoder",
+    "preload_tokenizer",
     "prepared_backends",
 ]
 
@@ -86,6 +87,17 @@ def load_encoder(
             model = str(Path(model).resolve())
         return RayEncoder(functools.partial(_load_local, model, backend), address=ray_address)
     raise ModelError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
+
+
+def preload_tokenizer(model: str | os.PathLike | None = None, backend: str | None = None) -> None:
+    """Load the tokenizer an int8 backend's encoders will use into this process (see
+    :func:`embeddings.encoders.base.shared_tokenizer`); torch's comes with its model."""
+    backend = backend or DEFAULT_BACKEND
+    if backend == "torch":
+        return
+    folder = Path(model or backend_module(backend).DEFAULT_DIR)
+    if (folder / "tokenizer.json").is_file():
+        shared_tokenizer(folder)
 
 
 def load_bulk_encoder(

@@ -155,14 +155,23 @@ def span_vectors(
     return normalise(means)
 
 
+def _max_seq_length(folder: Path) -> int:
+    return int(json.loads((folder / "sentence_bert_config.json").read_text()).get("max_seq_length", 512))
+
+
+def shared_tokenizer(folder: Path) -> Tokenizer:
+    """The tokenizer of a prepared model folder, one per folder and process, set up once: the
+    multilingual vocabulary takes about 290 MB, and a service holds two encoders of one model
+    (its own and the bulk lane's). Encoding only reads it, so threads and encoders share it
+    safely, and processes forked after it is loaded share its pages (service/gunicorn_conf.py)."""
+    return _tokenizer(str(Path(folder).resolve()), _max_seq_length(Path(folder)))
+
+
 @functools.lru_cache(maxsize=4)
-def _shared_tokenizer(path: str, max_length: int) -> Tokenizer:
-    """One tokenizer per file and process, set up once: the multilingual vocabulary takes about
-    290 MB, and a service holds two encoders of one model (its own and the bulk lane's). Encoding
-    only reads it, so threads and encoders share it safely."""
+def _tokenizer(path: str, max_length: int) -> Tokenizer:
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(path)
+    tokenizer = Tokenizer.from_file(str(Path(path) / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length=max_length)
     return tokenizer
@@ -183,9 +192,9 @@ class TokenVectorEncoder:
         self.query_prompt, self.passage_prompt = read_prompts(
             json.loads((folder / "config_sentence_transformers.json").read_text())
         )
-        max_seq_length = int(json.loads((folder / "sentence_bert_config.json").read_text()).get("max_seq_length", 512))
+        max_seq_length = _max_seq_length(folder)
         dimension = int(json.loads((folder / "config.json").read_text())["hidden_size"])
-        self.tokenizer = _shared_tokenizer(str(folder / "tokenizer.json"), max_seq_length)
+        self.tokenizer = shared_tokenizer(folder)
         self.pad_id = self.tokenizer.token_to_id("<pad>")
         if self.pad_id is None:
             self.pad_id = 0
