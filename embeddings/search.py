@@ -451,17 +451,13 @@ class Searcher:
         """The cosine of each passage with the query: from the dense hits, or from its stored vector;
         a passage whose vector this process has not caught up with yet (written meanwhile) is left out."""
         cosine = dict(known)
-        kept, cosines = [], []
-        with self.index.lock:
-            for key in keys:
-                if key not in cosine:
-                    stored = self.index.vectors.reconstruct(key)
-                    if stored is None:
-                        continue
-                    cosine[key] = float(stored @ vector)
-                kept.append(key)
-                cosines.append(cosine[key])
-        return kept, cosines
+        missing = np.asarray([key for key in keys if key not in cosine], dtype=np.int64)
+        if len(missing):
+            with self.index.lock:
+                held, stored = self.index.vectors.reconstruct_batch(missing)
+            cosine |= zip(held.tolist(), (stored @ vector).tolist(), strict=True)
+        kept = [key for key in keys if key in cosine]
+        return kept, [cosine[key] for key in kept]
 
     def _fused(
         self, plan: _Plan, hits: list[tuple[int, float]], lexical_hits: list[tuple[int, float]]

@@ -165,8 +165,9 @@ class VectorIndex:
         if not len(keys):
             return
         kept = ~np.isin(self._delta_keys, keys)
-        self._delta_keys = np.concatenate([self._delta_keys[kept], keys])
-        self._delta = np.concatenate([self._delta[kept], vectors])
+        delta_keys = np.concatenate([self._delta_keys[kept], keys])
+        order = np.argsort(delta_keys, kind="stable")  # in key order, for binary searches
+        self._delta_keys, self._delta = delta_keys[order], np.concatenate([self._delta[kept], vectors])[order]
 
     def remove(self, keys: np.ndarray) -> None:
         """Remove passages by key; keys the index does not hold are ignored."""
@@ -196,10 +197,9 @@ class VectorIndex:
         live[held] = ~self._deleted[positions[held]]
         vectors = np.empty((len(keys), self.dimension), dtype=np.float32)
         vectors[live] = self._stored[positions[live]]
-        in_delta = ~held & np.isin(keys, self._delta_keys)
+        in_delta = ~held & within(keys, self._delta_keys)
         if in_delta.any():
-            row = {k: i for i, k in enumerate(self._delta_keys.tolist())}
-            vectors[in_delta] = self._delta[[row[k] for k in keys[in_delta].tolist()]]
+            vectors[in_delta] = self._delta[np.searchsorted(self._delta_keys, keys[in_delta])]
         found = live | in_delta
         return keys[found], vectors[found]
 
