@@ -353,7 +353,11 @@ def write_generation(
                 pos += n
             write.set_next_key(passages)
         store.checkpoint()
+        check = store.quick_check()  # here, once: the workers that open it need not
         store.close()
+        if check != "ok":
+            raise IndexDirError(f"{tmp_dir / STORE}: SQLite quick_check after writing it: {check}")
+        snapshots.mark_verified(tmp_dir, tmp_dir / STORE)
 
         keys = np.arange(passages, dtype=np.int64)
         article_keys = np.cumsum([0] + [len(ps) for ps in corpus.passages[:-1]], dtype=np.int64)  # first passages

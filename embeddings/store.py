@@ -62,6 +62,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS lexical USING fts5(tokens, tokenize = 'unicod
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id, ordinal);
 CREATE INDEX IF NOT EXISTS passages_lang ON passages(lang);
+-- Article keys (a document's first passage), read at every open: without it, a scan of the table.
+CREATE INDEX IF NOT EXISTS passages_first ON passages(key) WHERE ordinal = 0;
 CREATE INDEX IF NOT EXISTS documents_lang ON documents(lang);
 """
 
@@ -263,10 +265,11 @@ class Store:
             clauses.append(f"doc_id IN ({','.join('?' * len(doc_ids))})")
             params += doc_ids
         where = " AND ".join(clauses) or "1"
-        # In key order, as filters are used (binary searches over them): with a lang IN (...) the
-        # planner would otherwise walk the language index, one language's keys after another's.
-        rows = self.conn().execute(f"SELECT key FROM passages WHERE {where} ORDER BY key", params).fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        # Sorted here, as filters are used (binary searches over them): read through the language
+        # index, which covers the key (an ORDER BY key would scan the whole table: 2.5 GB at a
+        # million passages, 1.7 s against 0.3 s).
+        rows = self.conn().execute(f"SELECT key FROM passages WHERE {where}", params).fetchall()
+        return np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
 
     def passage_dates(self) -> tuple[np.ndarray, np.ndarray]:
         """(keys, dates) of every passage in key order: its document's date as a day number
