@@ -23,6 +23,11 @@ ROWS = [
     "recall@10, filter keeping 1/3",
     "memory (index)",
     "build time",
+    "first search answered after start",
+    "2 workers' PSS ÷ 1 worker's",
+    "search p99 during compaction ÷ idle",
+    "errors during compaction",
+    "acknowledged writes lost",
 ]
 INT8_ROWS = [
     "passages/s {} ÷ torch float32 (bare)",
