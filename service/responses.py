@@ -61,7 +61,7 @@ class Compaction(BaseModel):
     folded_passages: Annotated[int, Field(description="passages of the delta folded into the snapshot")]
     dropped_tombstones: Annotated[int, Field(description="deleted passages dropped from the vectors")]
     graph_rebuilt: bool
-    seconds: float
+    seconds: Annotated[float, Field(description="reading the store and building the snapshot (writing it follows)")]
     read_passages: int
 
 
