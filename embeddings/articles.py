@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from embeddings.chunking import Passage
 from embeddings.corpus import Document
 from embeddings.encoders import Encoder
 from embeddings.vector_index import VectorIndex
@@ -29,6 +30,27 @@ def encode_articles(encoder: Encoder, documents: Sequence[Document]) -> np.ndarr
     for lo in range(0, len(documents), ARTICLE_BATCH):
         texts = [doc.text for doc in documents[lo : lo + ARTICLE_BATCH]]
         out[lo : lo + len(texts)] = encoder.encode_passages(texts, [[] for _ in texts])[0]
+    return out
+
+
+def article_vectors_for(
+    encoder: Encoder,
+    documents: Sequence[Document],
+    passages: Sequence[Sequence[Passage]],
+    passage_vectors: np.ndarray,
+) -> np.ndarray:
+    """The article vector of each document, given its passages and their vectors (all documents'
+    passages in order, one row each). A document that is one passage of its whole text already
+    has it: that passage's vector is the same text through the same prompt, so only the others are
+    encoded (most short news items are one passage: encoding them twice doubled a build's time)."""
+    out = np.empty((len(documents), encoder.identity.dimension), dtype=np.float32)
+    first = np.cumsum([0] + [len(ps) for ps in passages[:-1]], dtype=np.int64)
+    whole = [len(ps) == 1 and ps[0].text == doc.text for doc, ps in zip(documents, passages, strict=True)]
+    rest = [i for i, is_whole in enumerate(whole) if not is_whole]
+    reused = np.flatnonzero(whole)
+    out[reused] = passage_vectors[first[reused]]
+    if rest:
+        out[rest] = encode_articles(encoder, [documents[i] for i in rest])
     return out
 
 

@@ -35,7 +35,7 @@ import orjson
 from embeddings import lexical, snapshots
 from embeddings import store as store_mod
 from embeddings.articles import FORM as ARTICLE_FORM
-from embeddings.articles import encode_articles
+from embeddings.articles import article_vectors_for
 from embeddings.chunking import ChunkerSettings, Passage, chunk_document
 from embeddings.corpus import Document
 from embeddings.encoders import Encoder, ModelIdentity
@@ -297,7 +297,7 @@ def build(
         if progress:
             progress(len(chunk))
     t0 = time.perf_counter()
-    article_vectors = encode_articles(encoder, docs)
+    article_vectors = article_vectors_for(encoder, docs, passages_by_doc, vectors)
     encode_seconds += time.perf_counter() - t0
     if progress:
         progress(len(docs))
@@ -663,7 +663,7 @@ class Index:
         chunker = ChunkerSettings(self.manifest["chunker"]["max_tokens"], self.manifest["chunker"]["min_chars"])
         passages = chunk_document(doc, encoder.token_count, encoder.passage_token_budget(), chunker)
         vectors, sentence_vectors = encoder.encode_passages([p.text for p in passages], [p.sentences for p in passages])
-        article = encode_articles(encoder, [doc])[0]
+        article = article_vectors_for(encoder, [doc], [passages], vectors)[0]
         with self._writing() as write:
             replaced = bool(write.delete_document(doc.id))
             first = write.next_key()

@@ -19,7 +19,7 @@ from embeddings.benchmark.profiler import profile_listing
 from embeddings.benchmark.timing import timed_rounds
 from embeddings.chunking import Passage
 from embeddings.corpus import Document
-from embeddings.encoders import Encoder
+from embeddings.encoders import DEFAULT_BACKEND, Encoder
 from embeddings.index import build
 
 WARM_UP_DOCUMENTS = 4
@@ -66,8 +66,15 @@ def bench_build(ctx: BenchContext, profile: bool = False) -> None:
         )
     )
     for label in ctx.other_backends:
+        # The default backend is what a build uses unless told otherwise: it carries the target.
+        target = "≤ 0.45" if label == DEFAULT_BACKEND else ""
         result.add(
-            Figure("build", f"build ({label}) ÷ bare encode (torch float32)", *timings.ratio(f"ours_{label}", "bare"))
+            Figure(
+                "build",
+                f"build ({label}) ÷ bare encode (torch float32)",
+                *timings.ratio(f"ours_{label}", "bare"),
+                target=target,
+            )
         )
     result.figures += peer_figures(timings, ctx.encoders, "build ({}) ÷ txtai build", "ours_{}")
     result.details["build"] = {"passages": len(ctx.passages), "seconds": timings.seconds_per_round()}

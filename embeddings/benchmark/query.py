@@ -223,7 +223,7 @@ def bench_query(
                 "query",
                 "GET /v1/search (make serve defaults) median ÷ bare torch encode median",
                 *timings.ratio("http", "bare"),
-                target="≤ 1.3",
+                target="≤ 0.5",
                 note=size_note,
             )
         )
@@ -233,7 +233,7 @@ def bench_query(
                 "query",
                 "GET /v1/search p99 ÷ bare torch encode median",
                 *timings.ratio("http", "bare", _p99),
-                target="≤ 3",
+                target="≤ 1.5",
             )
         )
     result.add(
