@@ -14,7 +14,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +74,9 @@ class Highlight:
     end: int
     terms: list[tuple[int, int]]  # the query's words found in the passage, offsets into its text
 
+    def as_dict(self) -> dict:
+        return {"sentence": self.sentence, "start": self.start, "end": self.end, "terms": list(self.terms)}
+
 
 @dataclass
 class PassageMatch:
@@ -83,6 +86,10 @@ class PassageMatch:
     passage_id: str
     text: str
     highlight: Highlight
+
+    def as_dict(self) -> dict:
+        highlight = self.highlight.as_dict()
+        return {"score": self.score, "passage_id": self.passage_id, "text": self.text, "highlight": highlight}
 
 
 @dataclass
@@ -94,6 +101,9 @@ class Counterpart:
     date: str | None
     lang: str
     margin: float  # the document margin (embeddings.alignment.counterparts); above 1 stands out
+
+    def as_dict(self) -> dict:
+        return dict(vars(self))
 
 
 GROUP_FIELDS = ("more", "counterparts")  # what a grouped result adds
@@ -114,9 +124,15 @@ class SearchResult:
     counterparts: list[Counterpart] | None = None  # group=article: its versions in other languages
 
     def as_dict(self) -> dict:
-        """The JSON form; an ungrouped result has no ``more`` or ``counterparts`` (not null: absent)."""
-        fields = asdict(self)
-        return {name: value for name, value in fields.items() if value is not None or name not in GROUP_FIELDS}
+        """The JSON form; an ungrouped result has no ``more`` or ``counterparts`` (not null: absent).
+        Written out, not dataclasses.asdict, whose deep copies took 0.7 ms of a 6 ms search."""
+        out = {name: value for name, value in vars(self).items() if name not in GROUP_FIELDS}
+        out["highlight"] = self.highlight.as_dict()
+        if self.more is not None:
+            out["more"] = [match.as_dict() for match in self.more]
+        if self.counterparts is not None:
+            out["counterparts"] = [counterpart.as_dict() for counterpart in self.counterparts]
+        return out
 
 
 @dataclass
