@@ -31,8 +31,6 @@ HEADER_TIMEOUT = 10  # seconds for a request line and headers: then 408, and the
 BODY_TIMEOUT = 20  # seconds between two reads of a request body
 IDLE_TIMEOUT = 30  # seconds a keep-alive connection may sit idle
 UPSTREAM_TIMEOUT = 600  # seconds gunicorn may take to answer (a large write encodes for minutes)
-UPSTREAM_CONNECTIONS = 32  # idle connections to gunicorn nginx keeps for reuse
-UPSTREAM_IDLE_TIMEOUT = 50  # seconds; under gunicorn's keepalive behind nginx (service/gunicorn_conf.py)
 BODY_LIMIT = "33m"  # above the app's own limits (1, 10 and 32 MiB): the app's 413 names the limit
 START_TIMEOUT = 180  # seconds for gunicorn to open its socket (each worker loads the model)
 # nginx's own refusals -> (code, message): the documented JSON error, never nginx's HTML page.
@@ -81,14 +79,7 @@ http {{
     client_body_buffer_size 1m;
     # A 2,000-character Cyrillic query percent-encoded in a GET URL is about 24 kB.
     large_client_header_buffers 4 64k;
-    # Connections to gunicorn are kept open and reused: a new one per request cost an accept and a
-    # trip through gunicorn's poller each time. nginx drops an idle one before gunicorn would
-    # (UPSTREAM_IDLE_TIMEOUT is below gunicorn's keepalive), so it never sends on a connection being closed.
-    upstream app {{
-        server unix:{upstream};
-        keepalive {UPSTREAM_CONNECTIONS};
-        keepalive_timeout {UPSTREAM_IDLE_TIMEOUT}s;
-    }}
+    upstream app {{ server unix:{upstream}; }}
     server {{
         listen {host}:{port};
         location / {{

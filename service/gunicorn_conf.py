@@ -15,9 +15,6 @@ workers = int(os.environ.get("WORKERS", "2"))
 # Threads are cheap behind nginx (it reads slow requests whole): more than the bulk work may take.
 threads = worker_threads()
 timeout = 120  # each worker loads the model once at start
-# Behind nginx (a Unix socket) the connections are nginx's pooled ones, which it drops after
-# service/front.py's UPSTREAM_IDLE_TIMEOUT (50 s) idle; a client connecting directly gets gunicorn's 2 s.
-keepalive = 60 if bind.startswith("unix:") else 2
 graceful_timeout = 10
 accesslog = None  # the app logs each request itself, as JSON with its request id
 errorlog = "-"
