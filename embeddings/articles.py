@@ -33,6 +33,12 @@ def encode_articles(encoder: Encoder, documents: Sequence[Document]) -> np.ndarr
     return out
 
 
+def first_passages(passages: Sequence[Sequence[Passage]]) -> np.ndarray:
+    """The position of each document's first passage among all documents' passages in order: its
+    article key in a new generation, whose keys are the positions."""
+    return np.cumsum([0] + [len(ps) for ps in passages[:-1]], dtype=np.int64)
+
+
 def article_vectors_for(
     encoder: Encoder,
     documents: Sequence[Document],
@@ -44,7 +50,7 @@ def article_vectors_for(
     has it: that passage's vector is the same text through the same prompt, so only the others are
     encoded (most short news items are one passage: encoding them twice doubled a build's time)."""
     out = np.empty((len(documents), encoder.identity.dimension), dtype=np.float32)
-    first = np.cumsum([0] + [len(ps) for ps in passages[:-1]], dtype=np.int64)
+    first = first_passages(passages)
     whole = [len(ps) == 1 and ps[0].text == doc.text for doc, ps in zip(documents, passages, strict=True)]
     rest = [i for i, is_whole in enumerate(whole) if not is_whole]
     reused = np.flatnonzero(whole)

@@ -35,7 +35,7 @@ import orjson
 from embeddings import lexical, snapshots
 from embeddings import store as store_mod
 from embeddings.articles import FORM as ARTICLE_FORM
-from embeddings.articles import article_vectors_for
+from embeddings.articles import article_vectors_for, first_passages
 from embeddings.chunking import ChunkerSettings, Passage, chunk_document
 from embeddings.corpus import Document
 from embeddings.encoders import Encoder, ModelIdentity
@@ -360,7 +360,7 @@ def write_generation(
         snapshots.mark_verified(tmp_dir, tmp_dir / STORE)
 
         keys = np.arange(passages, dtype=np.int64)
-        article_keys = np.cumsum([0] + [len(ps) for ps in corpus.passages[:-1]], dtype=np.int64)  # first passages
+        article_keys = first_passages(corpus.passages)
         snapshots.write(
             tmp_dir,
             0,
