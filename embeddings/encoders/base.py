@@ -16,6 +16,7 @@ Backends import this module and never each other (embeddings/encoders/__init__.p
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -199,10 +200,12 @@ class TokenVectorEncoder:
         if self.pad_id is None:
             self.pad_id = 0
         self.on_encode: EncodeObserver | None = None
+        # The model files' own hash and the tokenizer's: int8 vectors differ from float32 ones, and
+        # another tokenizer makes other vectors of the same text, so neither shares an index.
+        tokenizer_hash = hashlib.sha256((folder / "tokenizer.json").read_bytes()).hexdigest()
         self.identity = ModelIdentity(
             name=display_name(folder, backend),
-            # The files' own hash: int8 vectors differ from float32 ones, so the two never share an index.
-            fingerprint=f"{backend}:{fingerprint}",
+            fingerprint=f"{backend}:{hashlib.sha256((fingerprint + tokenizer_hash).encode()).hexdigest()}",
             dimension=dimension,
             prompts={"query": self.query_prompt, "passage": self.passage_prompt},
             max_seq_length=max_seq_length,

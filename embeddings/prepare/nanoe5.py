@@ -26,7 +26,7 @@ Q4_BLOCK = 32
 Q4_BLOCK_BYTES = 18  # float16 scale + 16 bytes of nibbles
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 # Written into the folder so an older or damaged conversion is redone, never trusted.
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2  # 2: words split at every kind of white space (newlines, tabs), not spaces alone
 
 
 class ModelFileError(ValueError):
@@ -111,7 +111,7 @@ def _read(path: Path) -> tuple[_Header, list[tuple[str, float]], dict[str, np.nd
     blob = r.raw(blob_len)
     vocab = [(blob[offsets[i] : offsets[i + 1]].decode("utf-8"), float(scores[i])) for i in range(n_pieces)]
     _, norm_bytes = r.take("iI")
-    r.pos += norm_bytes  # NFKC + collapsing spaces reproduces this map for ordinary text
+    r.pos += norm_bytes  # NFKC and splitting at white space reproduce this map for ordinary text
     (n_tensors,) = r.take("i")
     tensors: dict[str, np.ndarray] = {}
     for _ in range(n_tensors):
@@ -163,14 +163,19 @@ def _bert_state_dict(h: _Header, t: dict[str, np.ndarray]) -> dict[str, np.ndarr
 
 
 def _tokenizer_json(h: _Header, vocab: list[tuple[str, float]]) -> str:
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     vocab = list(vocab)
     if "<mask>" not in {piece for piece, _ in vocab}:
         vocab.append(("<mask>", 0.0))
     tok = Tokenizer(models.Unigram(vocab, unk_id=h.unk, byte_fallback=False))
-    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")])
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.normalizer = normalizers.NFKC()
+    # Words are split at any white space, as sentencepiece does: a Metaspace pre-tokenizer alone
+    # splits at spaces only, so a newline or a tab became <unk> and glued the next word to it, which
+    # moved int8 vectors of multi-paragraph texts (whole articles) away from the float32 model's.
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")]
+    )
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>",
