@@ -12,7 +12,8 @@
   the lift almost never fires; with it a passage of the article that matches best is lifted
   toward where its article stands among the passages, and the lift only ever raises a score;
 - c: the passage's *coverage* of the query's words, from 0 to 1: the share of the query's
-  lexical keys (embeddings/lexical.py: folded, stemmed) that the passage holds, each weighted by
+  words (their lexical keys, embeddings/lexical.py: folded, stemmed; a name in Latin letters
+  also by its Cyrillic spelling) that the passage holds, each weighted by
   its BM25 inverse document frequency, so a passage holding the query's rare names scores near 1
   and one holding only common words near 0, whatever else the index holds. It is absolute on
   purpose: normalised by the best match instead, the only Russian article of a mixed corpus got
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ARTICLE_WEIGHT = 0.7  # w_a
+ARTICLE_WEIGHT = 0.6  # w_a
 LEXICAL_WEIGHT = 0.12  # w_l
 CROSS_LEXICAL_WEIGHT = 0.03  # w_x
 SCALE_DEPTH = 10  # best passage / article cosines whose means give the shift s
@@ -91,24 +92,28 @@ def article_shift(passage_cosines: np.ndarray, article_cosines: np.ndarray) -> f
     return float(best_passages.mean() - best_articles.mean())
 
 
-def term_weights(query_keys: Iterable[str], document_frequency: Mapping[str, int], passages: int) -> dict[str, float]:
-    """Each distinct query key's BM25 inverse document frequency (a key no passage holds weighs most)."""
+Term = tuple[str, ...]  # one query word's lexical keys: its own, and a Latin name's Cyrillic one
+
+
+def term_weights(terms: Iterable[Term], document_frequency: Mapping[str, int], passages: int) -> dict[Term, float]:
+    """Each distinct query term's BM25 inverse document frequency (a term no passage holds weighs
+    most); a term's passages are those holding any of its keys (counted at most once)."""
     weights = {}
-    for key in dict.fromkeys(query_keys):
-        df = document_frequency.get(key, 0)
-        weights[key] = math.log(1.0 + (passages - df + 0.5) / (df + 0.5))
+    for term in dict.fromkeys(terms):
+        df = min(passages, sum(document_frequency.get(key, 0) for key in term))
+        weights[term] = math.log(1.0 + (passages - df + 0.5) / (df + 0.5))
     return weights
 
 
-def coverages(weights: Mapping[str, float], passages_keys: Sequence[str]) -> np.ndarray:
-    """c of each passage: the weighted share of the query's keys that it holds. A passage's keys
-    are its lexical keys as one text with a space around each (" a b c ", as
-    embeddings.store.Store.candidates gives them)."""
+def coverages(weights: Mapping[Term, float], passages_keys: Sequence[str]) -> np.ndarray:
+    """c of each passage: the weighted share of the query's terms that it holds (a term is held
+    when any of its keys is). A passage's keys are its lexical keys as one text with a space
+    around each (" a b c ", as embeddings.store.Store.candidates gives them)."""
     total = sum(weights.values())
     if total <= 0:
         return np.zeros(len(passages_keys), dtype=np.float32)
-    spaced = [(f" {key} ", w) for key, w in weights.items()]
-    held = [sum(w for key, w in spaced if key in keys) for keys in passages_keys]
+    spaced = [([f" {key} " for key in term], w) for term, w in weights.items()]
+    held = [sum(w for term, w in spaced if any(key in keys for key in term)) for keys in passages_keys]
     return (np.asarray(held, dtype=np.float64) / total).astype(np.float32)
 
 

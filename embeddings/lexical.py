@@ -6,7 +6,9 @@ BM25 side catches those. For Kazakh and Russian that takes more than lowercasing
 - Kazakh-specific letters folded to their nearest Russian ones (ә→а, ғ→г, қ→к, ң→н, ө→о, ұ→у,
   ү→у, һ→х, і→и), so Қошанов / Кошанов, Тоқаев / Токаев and Мәжіліс / Мажилис meet;
 - a Russian Snowball stemmer for Russian text, English Snowball for English, and for Kazakh a
-  light suffix stripper (plural, case and possessive endings; measured, see README).
+  light suffix stripper (plural, case and possessive endings; measured, see README);
+- in queries, a name written in Latin letters (Tokayev, Ashimbaev, Shymkent) also stands for its
+  Cyrillic spelling, so an English question meets the Kazakh and Russian texts that name it.
 The same function tokenises passages at indexing time and queries at search time.
 """
 
@@ -60,6 +62,35 @@ STOP_WORDS = frozenset(
     which or his her their will would said after who been but its what how when where
     """.split()
 )
+
+
+# How Kazakh and Russian names are spelt in Latin letters (BGN/PCGN and the usual press forms),
+# longest first. "y" is й after a vowel (Kostanay, Semey) and ы elsewhere (Shymkent, Almaty);
+# "ye" is е (Tokayev, Yerlan), "j" is ж (Jomart), "q" is к (Qaraghandy: the 2021 Kazakh alphabet).
+LATIN_TO_CYRILLIC = (
+    ("shch", "щ"), ("sch", "щ"),
+    ("sh", "ш"), ("ch", "ч"), ("zh", "ж"), ("kh", "х"), ("ts", "ц"), ("gh", "г"),
+    ("ya", "я"), ("yu", "ю"), ("yo", "ё"), ("ye", "е"),
+    ("a", "а"), ("b", "б"), ("c", "к"), ("d", "д"), ("e", "е"), ("f", "ф"), ("g", "г"), ("h", "х"),
+    ("i", "и"), ("j", "ж"), ("k", "к"), ("l", "л"), ("m", "м"), ("n", "н"), ("o", "о"), ("p", "п"),
+    ("q", "к"), ("r", "р"), ("s", "с"), ("t", "т"), ("u", "у"), ("v", "в"), ("w", "в"), ("x", "кс"),
+    ("z", "з"),
+)  # fmt: skip
+_LATIN_NAME = re.compile(r"[A-Z][a-z]{2,}")  # a capitalised word of Latin letters: a name, maybe
+_LATIN_PIECE = re.compile("|".join(latin for latin, _ in LATIN_TO_CYRILLIC) + "|y")
+_CYRILLIC_OF = dict(LATIN_TO_CYRILLIC)
+_VOWELS = frozenset("aeiou")
+
+
+def transliterate(word: str) -> str:
+    """The Cyrillic spelling of a lowercase Latin-letter Kazakh or Russian name: ashimbaev → ашимбаев."""
+
+    def piece(m: re.Match[str]) -> str:
+        if m.group(0) != "y":
+            return _CYRILLIC_OF[m.group(0)]
+        return "й" if m.start() and word[m.start() - 1] in _VOWELS else "ы"
+
+    return _LATIN_PIECE.sub(piece, word)
 
 
 def fold(word: str) -> str:
@@ -126,6 +157,25 @@ def tokens(text: str, lang: str) -> list[str]:
     """The lexical keys of ``text``, in order (what the BM25 index stores and matches)."""
     folded = (fold(word) for word in _WORD.findall(normalize(text)))
     return [stem(word, lang) for word in folded if _keep(word)]
+
+
+def query_terms(text: str, lang: str) -> list[tuple[str, ...]]:
+    """The query's lexical keys as terms, one per distinct kept word: its key, and for a name in
+    Latin letters also the key of its Cyrillic spelling (as a Russian text holds it: a Kazakh one
+    folds to the same key). Only capitalised words: transliterated, ordinary English words would
+    make keys that match Russian words by accident."""
+    terms = []
+    for m in _WORD.finditer(normalize(text)):
+        word = fold(m.group(0))
+        if not _keep(word):
+            continue
+        key = stem(word, lang)
+        if _LATIN_NAME.fullmatch(m.group(0)):
+            cyrillic = stem(transliterate(word), "ru")
+            terms.append((key, cyrillic) if cyrillic != key else (key,))
+        else:
+            terms.append((key,))
+    return list(dict.fromkeys(terms))
 
 
 def match_expression(query_tokens: list[str]) -> str | None:

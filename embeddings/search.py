@@ -214,8 +214,13 @@ class _Plan:
     fusion: Fusion
     vector: np.ndarray
     lang: str = ""
-    keys: list[str] = field(default_factory=list)  # the query's lexical keys
+    terms: list[tuple[str, ...]] = field(default_factory=list)  # the query's words' lexical keys
     allowed: np.ndarray | None = None  # the keys the filters keep; None: every passage
+
+    @property
+    def keys(self) -> list[str]:
+        """Every lexical key of the query's terms (a name in Latin letters has two)."""
+        return [key for term in self.terms for key in term]
 
     @property
     def needed(self) -> int:
@@ -352,7 +357,7 @@ class Searcher:
                 filters[key] = self.index.filter_keys(plan.langs, q.doc_ids, plan.dates)
             plan.allowed = filters[key]
             plan.lang = detect_language(plan.text)
-            plan.keys = lexical.tokens(plan.text, plan.lang)
+            plan.terms = lexical.query_terms(plan.text, plan.lang)
             if plan.mode != "lexical":
                 first_depth[(key, plan.depth(self._passages_for(plan)), q.ef_search)].append(i)
         dense: dict[int, list[tuple[int, float]]] = {}
@@ -377,7 +382,7 @@ class Searcher:
         responses = []
         for plan, (page, has_more) in zip(plans, pages, strict=True):
             qv = plan.vector if plan.mode != "lexical" else None
-            query_keys = set(plan.keys)
+            query_keys = set(plan.keys)  # a transliterated name is highlighted too
             results = []
             for entry in page:
                 hits = [(key, score) for key, score in entry if key in rows]  # a passage deleted since: left out
@@ -504,9 +509,9 @@ class Searcher:
         passage_cosines = np.asarray(cosines, dtype=np.float32)
         tiers = np.asarray([tier[key] for key in keys])
         covered = np.zeros_like(passage_cosines)
-        if fusion.uses_words and plan.keys:
+        if fusion.uses_words and plan.terms:
             passages = self.index.vectors.size  # the IDFs' N (an hnsw index counts its tombstones too)
-            weights = term_weights(plan.keys, store.document_frequencies(plan.keys), passages)
+            weights = term_weights(plan.terms, store.document_frequencies(plan.keys), passages)
             covered = coverages(weights, [known[key][2] for key in keys])
         same_language = np.asarray([known[key][1] == plan.lang for key in keys], dtype=bool)
         article_cosines, shift = np.zeros_like(passage_cosines), 0.0

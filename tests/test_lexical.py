@@ -6,7 +6,7 @@ import pytest
 
 from embeddings.checks import QueryError
 from embeddings.fusion import CROSS_LEXICAL_WEIGHT, LEXICAL_WEIGHT, Fusion
-from embeddings.lexical import fold, match_expression, token_spans, tokens
+from embeddings.lexical import fold, match_expression, query_terms, token_spans, tokens, transliterate
 from embeddings.search import Searcher
 
 
@@ -37,6 +37,46 @@ def test_latin_lookalikes_and_mixed_script_words():
     assert len(tokens("COVID-19 вакцинасы", "kk")) == 3
 
 
+@pytest.mark.parametrize(
+    ("latin", "cyrillic"),
+    [
+        ("ashimbaev", "ашимбаев"),
+        ("tokayev", "токаев"),
+        ("shymkent", "шымкент"),
+        ("kostanay", "костанай"),
+        ("zhanaozen", "жанаозен"),
+        ("khabarovsk", "хабаровск"),
+        ("qaraghandy", "караганды"),
+        ("yerlan", "ерлан"),
+        ("lukashenko", "лукашенко"),
+    ],
+)
+def test_latin_spellings_of_kazakh_and_russian_names_transliterate(latin, cyrillic):
+    assert transliterate(latin) == cyrillic
+
+
+@pytest.mark.parametrize(
+    ("english", "kazakh", "russian"),
+    [
+        ("Tokayev", "Тоқаевтың жолдауы", "послание Токаева"),
+        ("Ashimbaev", "Әшімбаевтың сөзі", "выступил Ашимбаев"),
+        ("Lukashenko", "Лукашенкомен кездесті", "встреча с Лукашенко"),
+        ("Shymkent", "Шымкентте", "в Шымкенте"),
+    ],
+)
+def test_a_latin_name_in_a_query_meets_its_kazakh_and_russian_spellings(english, kazakh, russian):
+    (term,) = query_terms(english, "en")
+    assert set(term) & set(tokens(kazakh, "kk")) and set(term) & set(tokens(russian, "ru"))
+
+
+def test_only_capitalised_latin_words_get_a_cyrillic_key():
+    assert query_terms("Tokayev visited the plant", "en") == [
+        ("tokayev", "тока"),
+        ("visit",),
+        ("plant",),
+    ]
+
+
 def test_function_words_and_single_letters_are_dropped():
     assert tokens("в Минске и с ним", "ru") == tokens("Минске ним", "ru")
     assert tokens("және мен", "kk") == []
@@ -65,6 +105,14 @@ def test_a_russian_spelling_finds_the_kazakh_paragraph_lexically(searcher, russi
     assert any(top.text[a:b].startswith(kazakh_spelling) for a, b in top.highlight.terms)
 
 
+@pytest.mark.parametrize(("english", "spelling"), [("Ashimbaev", "Ашимбаев"), ("Tokayev", "Тоқаев")])
+def test_an_english_name_finds_the_cyrillic_paragraphs_lexically(searcher, english, spelling):
+    spellings = (spelling, spelling.replace("қ", "к"))  # Kazakh and Russian
+    results = searcher.search(english, k=3, mode="lexical").results
+    assert results and all(any(s in r.text for s in spellings) for r in results)
+    assert any(r.text[a:b].startswith(spellings) for r in results for a, b in r.highlight.terms)
+
+
 def test_modes_on_the_library(searcher):
     for mode in ("dense", "lexical", "hybrid"):
         results = searcher.search("Лукашенко Минск", k=5, mode=mode).results
@@ -78,9 +126,14 @@ def test_modes_on_the_library(searcher):
 
 def test_the_words_boost_is_bounded_and_weighs_the_query_language_more(searcher, encoder):
     words_only = Searcher(searcher.index, encoder, Fusion(0.0, LEXICAL_WEIGHT, CROSS_LEXICAL_WEIGHT))
-    question = "Lukashenko trade with Kazakhstan"  # English: no passage holds its words
+    question = "trade with the Belarusian side"  # English: no passage holds its words
     dense = [r.passage_id for r in searcher.search(question, k=10, mode="dense").results]
     assert [r.passage_id for r in words_only.search(question, k=10).results] == dense
+    question = "Lukashenko in Minsk"  # English names: they meet their Cyrillic spellings, as another language
+    dense_scores = {r.passage_id: r.score for r in searcher.search(question, k=100, mode="dense").results}
+    lifted = [r for r in words_only.search(question, k=30).results if r.score > dense_scores[r.passage_id] + 1e-6]
+    assert lifted and all("Лукашенко" in r.text or "Минск" in r.text for r in lifted)
+    assert all(r.score - dense_scores[r.passage_id] <= CROSS_LEXICAL_WEIGHT + 1e-6 for r in lifted)
     question = "Кочанова Минск"  # Russian: the names meet Kazakh spellings too, folded and stemmed
     dense_scores = {r.passage_id: r.score for r in searcher.search(question, k=100, mode="dense").results}
     boosted = words_only.search(question, k=30).results
