@@ -30,6 +30,7 @@ and the reported figures are in the README, "Search modes".
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -112,8 +113,17 @@ def coverages(weights: Mapping[Term, float], passages_keys: Sequence[str]) -> np
     total = sum(weights.values())
     if total <= 0:
         return np.zeros(len(passages_keys), dtype=np.float32)
-    spaced = [([f" {key} " for key in term], w) for term, w in weights.items()]
-    held = [sum(w for term, w in spaced if any(key in keys for key in term)) for keys in passages_keys]
+    terms_of: dict[str, list[Term]] = {}
+    for term in weights:
+        for key in term:
+            terms_of.setdefault(key, []).append(term)
+    # One regular-expression scan per passage finds every query key it holds: a test of each key
+    # against each passage in Python took most of hybrid's own time (0.7 ms of 200 candidates).
+    pattern = re.compile(" (" + "|".join(map(re.escape, terms_of)) + ")(?= )")
+    held = []
+    for keys in passages_keys:
+        found = {term for key in pattern.findall(keys) for term in terms_of[key]}
+        held.append(sum(weights[term] for term in found))
     return (np.asarray(held, dtype=np.float64) / total).astype(np.float32)
 
 

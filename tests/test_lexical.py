@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from embeddings.checks import QueryError
-from embeddings.fusion import CROSS_LEXICAL_WEIGHT, LEXICAL_WEIGHT, Fusion
+from embeddings.fusion import CROSS_LEXICAL_WEIGHT, LEXICAL_WEIGHT, Fusion, coverages, term_weights
 from embeddings.lexical import fold, match_expression, query_terms, token_spans, tokens, transliterate
 from embeddings.search import Searcher
 
@@ -75,6 +75,15 @@ def test_only_capitalised_latin_words_get_a_cyrillic_key():
         ("visit",),
         ("plant",),
     ]
+
+
+def test_coverage_counts_whole_keys_and_a_name_once_in_either_spelling():
+    terms = [("tokayev", "тока"), ("plant",)]
+    weights = term_weights(terms, {"тока": 3, "plant": 1}, passages=100)
+    assert weights[("plant",)] > weights[("tokayev", "тока")]  # the rarer key weighs more
+    passages = [" тока завод ", " tokayev тока ", " токаев plant ", " plant тока ", " завод "]
+    share = weights[("tokayev", "тока")] / sum(weights.values())
+    assert coverages(weights, passages).tolist() == pytest.approx([share, share, 1 - share, 1.0, 0.0])
 
 
 def test_function_words_and_single_letters_are_dropped():
