@@ -109,6 +109,15 @@ def read_prompts(st_config: dict) -> tuple[str, str]:
     return prompts.get("query", ""), prompts.get("passage") or prompts.get("document") or ""
 
 
+def export_fingerprint(info: dict, model_fields: Sequence[str]) -> str:
+    """A prepared int8 folder's identity, from its export record: the hashes of its model files and
+    of the source it was made from (the float32 weights and the tokenizer files, copied from it),
+    all computed once when the folder was made. int8 vectors differ from float32 ones, and another
+    tokenizer makes other vectors of the same text, so neither shares an index."""
+    parts = [info[field] for field in model_fields] + [info["source_fingerprint"]]
+    return hashlib.sha256("".join(parts).encode()).hexdigest()
+
+
 def folder_is_complete(folder: Path, info_name: str, model_files: tuple[str, ...], recipe_version: int) -> bool:
     """An int8 model folder holds its model files, the tokenizer files and an export record made
     by the current recipe (the set-up recipes in embeddings/prepare write them)."""
@@ -200,12 +209,9 @@ class TokenVectorEncoder:
         if self.pad_id is None:
             self.pad_id = 0
         self.on_encode: EncodeObserver | None = None
-        # The model files' own hash and the tokenizer's: int8 vectors differ from float32 ones, and
-        # another tokenizer makes other vectors of the same text, so neither shares an index.
-        tokenizer_hash = hashlib.sha256((folder / "tokenizer.json").read_bytes()).hexdigest()
         self.identity = ModelIdentity(
             name=display_name(folder, backend),
-            fingerprint=f"{backend}:{hashlib.sha256((fingerprint + tokenizer_hash).encode()).hexdigest()}",
+            fingerprint=f"{backend}:{fingerprint}",
             dimension=dimension,
             prompts={"query": self.query_prompt, "passage": self.passage_prompt},
             max_seq_length=max_seq_length,

@@ -6,7 +6,8 @@ the model is exported once at set-up (embeddings/prepare/onnx_int8.py) and serve
 nothing but ``onnxruntime``, ``tokenizers`` and numpy: neither torch nor transformers.
 
 The vectors differ from the float32 model's, so the identity's fingerprint is a hash of the ONNX
-file itself: an index built with one is refused by the other.
+file and of the folder it was made from, tokenizer included (base.export_fingerprint): an index
+built with one is refused by the other.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from embeddings.encoders.base import DEFAULT_MODEL_DIR, ModelError, TokenVectorEncoder, folder_is_complete
+from embeddings.encoders.base import (
+    DEFAULT_MODEL_DIR,
+    ModelError,
+    TokenVectorEncoder,
+    export_fingerprint,
+    folder_is_complete,
+)
 
 DEFAULT_DIR = DEFAULT_MODEL_DIR.parent / "multilingual-e5-small-onnx-int8"
 MODEL_FILE = "model_int8.onnx"
@@ -56,7 +63,7 @@ class OnnxEncoder(TokenVectorEncoder):
             raise ModelError(f"cannot load the ONNX model {folder / MODEL_FILE}: {exc}") from exc
         self.input_names = {i.name for i in self.session.get_inputs()}
         info = json.loads((folder / EXPORT_INFO).read_text())
-        self._load_folder(folder, "onnx-int8", info["onnx_sha256"])
+        self._load_folder(folder, "onnx-int8", export_fingerprint(info, ("onnx_sha256",)))
 
     def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feed = {"input_ids": ids, "attention_mask": mask}
