@@ -98,7 +98,8 @@ Term = tuple[str, ...]  # one query word's lexical keys: its own, and a Latin na
 
 def term_weights(terms: Iterable[Term], document_frequency: Mapping[str, int], passages: int) -> dict[Term, float]:
     """Each distinct query term's BM25 inverse document frequency (a term no passage holds weighs
-    most); a term's passages are those holding any of its keys (counted at most once)."""
+    most); a term's document frequency is the sum of its keys' (a passage holding both spellings
+    counts twice: a bound from above, capped at ``passages``)."""
     weights = {}
     for term in dict.fromkeys(terms):
         df = min(passages, sum(document_frequency.get(key, 0) for key in term))

@@ -15,6 +15,7 @@ The same function tokenises passages at indexing time and queries at search time
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 
 import Stemmer
@@ -140,12 +141,7 @@ def stem(word: str, lang: str) -> str:
 def token_spans(text: str, lang: str) -> tuple[tuple[int, int, str], ...]:
     """(start, end, key) of every kept word of an already normalised ``text`` (a passage's).
     Cached: the same passages come back in answer after answer, and highlighting needs them."""
-    spans = []
-    for m in _WORD.finditer(text):
-        word = fold(m.group(0))
-        if _keep(word):
-            spans.append((m.start(), m.end(), stem(word, lang)))
-    return tuple(spans)
+    return tuple((m.start(), m.end(), stem(word, lang)) for m, word in _kept_words(text))
 
 
 def _keep(word: str) -> bool:
@@ -153,22 +149,26 @@ def _keep(word: str) -> bool:
     return (len(word) > 1 or word.isdigit()) and word not in STOP_WORDS
 
 
+def _kept_words(text: str) -> Iterator[tuple[re.Match[str], str]]:
+    """Each word of ``text`` worth a key, with its folded form."""
+    for m in _WORD.finditer(text):
+        word = fold(m.group(0))
+        if _keep(word):
+            yield m, word
+
+
 def tokens(text: str, lang: str) -> list[str]:
     """The lexical keys of ``text``, in order (what the BM25 index stores and matches)."""
-    folded = (fold(word) for word in _WORD.findall(normalize(text)))
-    return [stem(word, lang) for word in folded if _keep(word)]
+    return [stem(word, lang) for _, word in _kept_words(normalize(text))]
 
 
 def query_terms(text: str, lang: str) -> list[tuple[str, ...]]:
     """The query's lexical keys as terms, one per distinct kept word: its key, and for a name in
-    Latin letters also the key of its Cyrillic spelling (as a Russian text holds it: a Kazakh one
-    folds to the same key). Only capitalised words: transliterated, ordinary English words would
+    Latin letters also the key of its Cyrillic spelling (as a Russian text holds it; a Kazakh one
+    mostly folds to the same key). Only capitalised words: transliterated, ordinary English words would
     make keys that match Russian words by accident."""
     terms = []
-    for m in _WORD.finditer(normalize(text)):
-        word = fold(m.group(0))
-        if not _keep(word):
-            continue
+    for m, word in _kept_words(normalize(text)):
         key = stem(word, lang)
         if _LATIN_NAME.fullmatch(m.group(0)):
             cyrillic = stem(transliterate(word), "ru")
