@@ -10,8 +10,9 @@ background (:class:`AutoCompaction`), and ``scripts/compact.py`` does it on dema
    build lock (a rebuild waits, writes go on), one read of the store fixes a version V: every
    passage it holds then, with its vector;
 2. a new snapshot of V is written beside the old one: a flat index anew from the store's vectors;
-   an hnsw graph grows by the delta (a copy of the old graph in memory plus the new vectors, its
-   tombstones kept) until its tombstones pass :data:`GRAPH_REBUILD_SHARE`, then it is built anew;
+   an hnsw graph or ivfpq cells grow by the delta (a copy of the old index in memory plus the new
+   vectors, its tombstones kept) until its tombstones pass :data:`REBUILD_SHARE`, then it is
+   built anew (ivfpq keeping its trained cells and codebooks);
 3. one store transaction makes V current and drops the changes up to V. Writes made meanwhile
    have versions above V: every process replays them onto the new snapshot, so none is lost.
 
@@ -36,6 +37,7 @@ import numpy as np
 
 from embeddings import runtime, snapshots
 from embeddings import store as store_mod
+from embeddings.ann import add_vectors, kind
 from embeddings.index import (
     STORE,
     Index,
@@ -45,13 +47,12 @@ from embeddings.index import (
     no_rebuild,
     read_manifest,
 )
-from embeddings.vector_index import add_vectors, new_faiss_index
 
 COMPACT_LOCK = "compact.lock"
 DELTA_PASSAGES = 10_000  # exact search over the delta: ~1 ms a query at this size on one core
 TOMBSTONES = 10_000  # and at least TOMBSTONE_SHARE of the snapshot
 TOMBSTONE_SHARE = 0.1
-GRAPH_REBUILD_SHARE = 0.1  # an hnsw graph with more tombstones than this share is built anew
+REBUILD_SHARE = 0.1  # an index grown in place with more tombstones than this share is built anew
 READ_SLICE = 20_000  # passages read from the store at a time
 CHECK_EVERY = 5.0  # seconds between AutoCompaction's looks at the delta
 
@@ -66,7 +67,7 @@ class CompactionResult:
     vectors: int  # in the new snapshot (an hnsw graph's tombstones included)
     folded_passages: int  # delta passages folded in
     dropped_tombstones: int
-    graph_rebuilt: bool
+    rebuilt: bool  # an index that grows in place, built anew (past REBUILD_SHARE tombstones)
     seconds: float
 
     def as_dict(self) -> dict:
@@ -110,7 +111,8 @@ def compact(index_dir: Path, wait: bool = True, every_core: bool = True) -> Comp
 def _compact(gen_dir: Path, every_core: bool) -> CompactionResult | None:
     started = time.perf_counter()
     manifest = read_manifest(gen_dir)
-    kind, dimension = manifest["faiss"]["kind"], int(manifest["dimension"])
+    kind_name, dimension = manifest["faiss"]["kind"], int(manifest["dimension"])
+    index_kind = kind(kind_name)
     store = store_mod.Store(gen_dir / STORE, dimension)
     try:
         with store.reading():
@@ -127,10 +129,10 @@ def _compact(gen_dir: Path, every_core: bool) -> CompactionResult | None:
             old_max = int(old_keys[-1]) if len(old_keys) else -1
             tombstones = len(old_keys) - int(np.count_nonzero(live <= old_max))
             delta = int(np.count_nonzero(live > old_max))
-            rebuild = kind == "flat" or tombstones > GRAPH_REBUILD_SHARE * len(old_keys)
+            rebuild = not index_kind.grows_in_place or tombstones > REBUILD_SHARE * len(old_keys)
             if rebuild:
-                index, start, keys = new_faiss_index(kind, dimension), -1, live
-            else:  # the old graph, in memory, grows by the delta
+                index, start, keys = index_kind.empty_like(old.passages.index), -1, live
+            else:  # the old index, in memory, grows by the delta
                 index, start = faiss.read_index(str(snapshots.faiss_path(gen_dir, previous))), old_max
                 keys = np.concatenate([np.asarray(old_keys), live[live > old_max]])
             del old
@@ -144,24 +146,24 @@ def _compact(gen_dir: Path, every_core: bool) -> CompactionResult | None:
                 start = int(slice_keys[-1])
             article_keys, article_vectors = store.article_vectors()
         order = np.argsort(article_keys)  # the articles are few (one per document): rebuilt each time
-        articles = snapshots.VectorSet(new_faiss_index("flat", dimension), article_keys[order])
+        articles = snapshots.VectorSet(kind("flat").new(dimension, len(order)), article_keys[order])
         _add(articles.index, article_vectors[order], every_core)
         if index.ntotal != len(keys):
             raise RuntimeError(f"compaction read {index.ntotal} vectors for {len(keys)} keys")
         result = CompactionResult(
             version=version,
             previous=previous,
-            kind=kind,
+            kind=kind_name,
             vectors=len(keys),
             folded_passages=delta,
             dropped_tombstones=tombstones if rebuild else 0,
-            graph_rebuilt=kind == "hnsw" and rebuild,
+            rebuilt=index_kind.grows_in_place and rebuild,
             seconds=0.0,
         )
         result.seconds = round(time.perf_counter() - started, 3)
         passages = snapshots.VectorSet(index, keys)
         details = {"compacted": result.as_dict() | {"read_passages": read}}
-        snapshots.write(gen_dir, version, kind, passages, articles, **details)
+        snapshots.write(gen_dir, version, kind_name, passages, articles, **details)
         with store.begin_write() as write:
             write.set_snapshot(version)
         snapshots.remove_older(gen_dir, keep_from=previous)  # a reader may still be opening the previous one

@@ -34,21 +34,16 @@ import orjson
 
 from embeddings import lexical, snapshots
 from embeddings import store as store_mod
+from embeddings.ann import AUTO, KINDS, Effort, build_faiss_index, choose_kind, describe
+from embeddings.ann import kind as ann_kind
+from embeddings.ann.hnsw import DEFAULT_EF_SEARCH
+from embeddings.ann.ivfpq import DEFAULT_NPROBE
 from embeddings.articles import FORM as ARTICLE_FORM
 from embeddings.articles import article_vectors_for, first_passages
 from embeddings.chunking import ChunkerSettings, Passage, chunk_document
 from embeddings.corpus import Document
 from embeddings.encoders import Encoder, ModelIdentity
-from embeddings.vector_index import (
-    AUTO,
-    DEFAULT_EF_SEARCH,
-    KINDS,
-    VectorIndex,
-    build_faiss_index,
-    choose_kind,
-    describe,
-    within,
-)
+from embeddings.vector_index import VectorIndex, within
 
 FORMAT_VERSION = 2  # 2: vector snapshots; an index of format 1 is re-indexed from its own documents
 CURRENT = "CURRENT"
@@ -281,6 +276,11 @@ def build(
         raise IndexDirError("nothing to index: the corpus holds no readable document")
     flat = [p for ps in passages_by_doc for p in ps]
     kind = choose_kind(kind, len(flat))
+    if len(flat) < ann_kind(kind).min_vectors:
+        raise IndexDirError(
+            f"an {kind} index is trained on its passages and needs at least {ann_kind(kind).min_vectors}; "
+            f"this corpus has {len(flat)}: build a flat or hnsw index"
+        )
     if on_total:
         on_total(len(flat) + len(docs))
 
@@ -361,11 +361,12 @@ def write_generation(
 
         keys = np.arange(passages, dtype=np.int64)
         article_keys = first_passages(corpus.passages)
+        passage_index = build_faiss_index(kind, corpus.vectors)
         snapshots.write(
             tmp_dir,
             0,
             kind,
-            snapshots.VectorSet(build_faiss_index(kind, corpus.vectors), keys),
+            snapshots.VectorSet(passage_index, keys),
             snapshots.VectorSet(build_faiss_index("flat", corpus.article_vectors), article_keys),
         )
 
@@ -378,7 +379,7 @@ def write_generation(
             "prompts": identity.prompts,
             "chunker": chunker_record,
             "counts": {"documents": len(corpus.documents), "passages": passages},
-            "faiss": describe(kind),
+            "faiss": describe(kind, passage_index),
             "lexical": {"kind": "sqlite-fts5-bm25", "tokenizer_version": lexical.TOKENIZER_VERSION},
             "articles": ARTICLE_FORM,
         }
@@ -426,10 +427,10 @@ class Index:
     truth, so a write is durable once it commits.
     """
 
-    def __init__(self, index_dir: Path, identity: ModelIdentity, ef_search: int = DEFAULT_EF_SEARCH) -> None:
+    def __init__(self, index_dir: Path, identity: ModelIdentity, effort: Effort | None = None) -> None:
         self.index_dir = Path(index_dir)
         self.identity = identity
-        self.ef_search = ef_search  # the default search effort of an hnsw index
+        self.effort = effort or Effort()  # the search effort of a request that names none
         # Guards the vector index: searches and replayed changes must not overlap.
         self.lock = threading.RLock()
         self._open()
@@ -482,7 +483,7 @@ class Index:
                         if attempt < 2 and self.store.versions()[0] != version:
                             continue  # not ours: compacted twice meanwhile, read again
                         raise
-                    vectors = self._vector_index(snapshot.passages, self.kind, snapshot.record)
+                    vectors = self._vector_index(snapshot.passages, self.kind, snapshot.record, self.manifest["faiss"])
                     articles = self._vector_index(snapshot.articles, "flat", snapshot.record)
                     live = self.store.live_keys()
                     last = vectors.snapshot_max_key  # every later passage or article key is in the delta
@@ -518,7 +519,11 @@ class Index:
         if len(delta):
             vectors.add(*read(delta))
 
-    def _vector_index(self, vector_set: snapshots.VectorSet, kind: str, record: dict) -> VectorIndex:
+    def _vector_index(
+        self, vector_set: snapshots.VectorSet, kind: str, record: dict, recorded: dict | None = None
+    ) -> VectorIndex:
+        """``vector_set`` as a VectorIndex of ``kind``, refused unless it is what ``record`` (the
+        snapshot's) and ``recorded`` (the manifest's description of it, when given) say."""
         where = snapshots.faiss_path(self.gen_dir, record["version"])
         if record["kind"] != self.kind:
             raise IndexDirError(f"{where}: not the {self.kind} index that {MANIFEST} records")
@@ -526,7 +531,11 @@ class Index:
             raise IndexDirError(
                 f"{where}: vectors of dimension {vector_set.index.d}, expected {self.identity.dimension}"
             )
-        return VectorIndex(vector_set.index, vector_set.keys, kind, self.ef_search)
+        if recorded is not None and describe(kind, vector_set.index) != recorded:
+            raise IndexDirError(
+                f"{where}: built with {describe(kind, vector_set.index)}, not the {recorded} that {MANIFEST} records"
+            )
+        return VectorIndex(vector_set.index, vector_set.keys, kind, self.effort)
 
     def _apply(self, changes: list[tuple[int, str, int]]) -> None:
         """Replay recorded changes, in order, batching runs of the same operation."""
@@ -624,7 +633,9 @@ class Index:
                 and {"at": self.snapshot.get("created")} | self.snapshot["compacted"],
             }
             if self.vectors.kind == "hnsw":
-                info["ef_search"] = self.vectors.ef_search
+                info["ef_search"] = self.vectors.effort.ef_search or DEFAULT_EF_SEARCH
+            elif self.vectors.kind == "ivfpq":
+                info["nprobe"] = self.vectors.effort.nprobe or DEFAULT_NPROBE
             return info
 
     def counts(self) -> tuple[int, int]:

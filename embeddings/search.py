@@ -21,6 +21,9 @@ import numpy as np
 
 from embeddings import alignment, lexical
 from embeddings import articles as article_vectors
+from embeddings.ann import Effort
+from embeddings.ann.hnsw import check_ef_search
+from embeddings.ann.ivfpq import check_nprobe
 from embeddings.checks import QueryError, check_choice, check_count, check_dates, check_languages
 from embeddings.config import Settings
 from embeddings.encoders import Encoder, load_encoder
@@ -28,7 +31,7 @@ from embeddings.fusion import TUNED, Fusion, article_shift, coverages, hybrid_sc
 from embeddings.index import Index
 from embeddings.store import PassageRow
 from embeddings.text import detect_language, normalize
-from embeddings.vector_index import DEFAULT_EF_SEARCH, check_ef_search, within
+from embeddings.vector_index import within
 
 MAX_K = 100
 MAX_QUERY_CHARS = 2000
@@ -192,6 +195,7 @@ class SearchQuery:
     min_score: float | None = None
     mode: str = DEFAULT_MODE
     ef_search: int | None = None  # an hnsw index's search effort; None: the index's setting
+    nprobe: int | None = None  # an ivfpq index's cells scanned; None: the index's setting
     fusion: Fusion | None = None  # the hybrid mode's weights; None: the searcher's
     date_from: str | None = None  # ISO dates, inclusive: keep documents dated in this range
     date_to: str | None = None
@@ -199,6 +203,10 @@ class SearchQuery:
     offset: int = 0  # results (articles, when grouped) to skip: the page's start
     group: str | None = None  # "article": one result per document
     passages_per_article: int = DEFAULT_PASSAGES_PER_ARTICLE
+
+    @property
+    def effort(self) -> Effort:
+        return Effort(self.ef_search, self.nprobe)
 
 
 @dataclass
@@ -250,11 +258,10 @@ class Searcher:
         self._counterparts_lock = threading.Lock()
 
     @classmethod
-    def open(
-        cls, index_dir: Path, encoder: Encoder, ef_search: int = DEFAULT_EF_SEARCH, fusion: Fusion = TUNED
-    ) -> Searcher:
-        """A searcher over the index at ``index_dir``, which must have been built by ``encoder``'s model."""
-        return cls(Index(index_dir, encoder.identity, ef_search), encoder, fusion)
+    def open(cls, index_dir: Path, encoder: Encoder, effort: Effort | None = None, fusion: Fusion = TUNED) -> Searcher:
+        """A searcher over the index at ``index_dir``, which must have been built by ``encoder``'s
+        model; ``effort``: how far an approximate index searches when a request does not say."""
+        return cls(Index(index_dir, encoder.identity, effort), encoder, fusion)
 
     @classmethod
     def from_settings(
@@ -267,7 +274,7 @@ class Searcher:
     ) -> Searcher:
         """The model and index the settings name (the service, the scripts); arguments override them."""
         encoder = load_encoder(model or settings.model, settings.backend, engine=engine, ray_address=ray_address)
-        return cls.open(index_dir or settings.index_dir, encoder, settings.ef_search, settings.fusion)
+        return cls.open(index_dir or settings.index_dir, encoder, settings.effort, settings.fusion)
 
     def search(
         self,
@@ -317,11 +324,12 @@ class Searcher:
         for position, q in enumerate(queries):
             try:
                 text, k = check_query(q.query, q.k)
-                if q.ef_search is not None:
-                    try:
-                        check_ef_search(q.ef_search)
-                    except ValueError as exc:
-                        raise QueryError(str(exc)) from None
+                for value, check in ((q.ef_search, check_ef_search), (q.nprobe, check_nprobe)):
+                    if value is not None:
+                        try:
+                            check(value)
+                        except ValueError as exc:
+                            raise QueryError(str(exc)) from None
                 check_choice("sort", q.sort, SORTS)
                 check_count("offset", q.offset, 0, MAX_OFFSET)
                 if q.group is not None:
@@ -359,13 +367,11 @@ class Searcher:
             plan.lang = detect_language(plan.text)
             plan.terms = lexical.query_terms(plan.text, plan.lang)
             if plan.mode != "lexical":
-                first_depth[(key, plan.depth(self._passages_for(plan)), q.ef_search)].append(i)
+                first_depth[(key, plan.depth(self._passages_for(plan)), q.effort)].append(i)
         dense: dict[int, list[tuple[int, float]]] = {}
-        for (_, depth, ef_search), rows in first_depth.items():
+        for (_, depth, effort), rows in first_depth.items():
             allowed = plans[rows[0]].allowed
-            for i, hits in zip(
-                rows, self._dense([plans[i].vector for i in rows], depth, allowed, ef_search), strict=True
-            ):
+            for i, hits in zip(rows, self._dense([plans[i].vector for i in rows], depth, allowed, effort), strict=True):
                 dense[i] = hits
 
         pages = [self._page(plan, dense.get(i)) for i, plan in enumerate(plans)]
@@ -423,7 +429,7 @@ class Searcher:
         while True:
             depth = plan.depth(passages)
             if dense is None and plan.mode != "lexical":
-                dense = self._dense([plan.vector], depth, plan.allowed, q.ef_search)[0]
+                dense = self._dense([plan.vector], depth, plan.allowed, q.effort)[0]
             ranked, exhausted = self._ranked(plan, dense or [], depth)
             if q.group:
                 entries = _by_document(ranked, self.index.store.passage_documents([key for key, _ in ranked]))
@@ -540,7 +546,7 @@ class Searcher:
         return ranked
 
     def _dense(
-        self, vectors: Sequence[np.ndarray], k: int, allowed: np.ndarray | None, ef_search: int | None
+        self, vectors: Sequence[np.ndarray], k: int, allowed: np.ndarray | None, effort: Effort
     ) -> list[list[tuple[int, float]]]:
         """(key, cosine) lists for each of ``vectors``, among the keys ``allowed`` (None: all).
 
@@ -548,7 +554,7 @@ class Searcher:
         recall the way over-fetching and dropping would.
         """
         with self.index.lock:
-            scores, keys = self.index.vectors.search(np.stack(vectors), k, allowed, ef_search)
+            scores, keys = self.index.vectors.search(np.stack(vectors), k, allowed, effort)
         return [
             [(int(key), float(score)) for score, key in zip(row_scores, row_keys, strict=True) if key >= 0]
             for row_scores, row_keys in zip(scores, keys, strict=True)

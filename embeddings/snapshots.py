@@ -34,7 +34,7 @@ import faiss
 import numpy as np
 import orjson
 
-from embeddings.vector_index import kind_of
+from embeddings.ann import kind_of
 
 VERIFIED = "verified.json"
 

@@ -1,96 +1,21 @@
-"""The FAISS side of an index directory: which kind of index holds the vectors, and how to search it.
+"""What a process searches: a vector snapshot of any FAISS index kind, its tombstones and a delta.
 
-Two kinds, recorded in the manifest:
-
-- ``flat``: exact inner product over every vector (``IndexFlatIP``). The default
-  below :data:`AUTO_HNSW_FROM` passages, where scoring everything takes a few milliseconds.
-- ``hnsw``: an approximate graph index (``IndexHNSWFlat``) for large corpora. Its
-  search effort ``ef_search`` is a setting (``HNSW_EF_SEARCH``) and a per-request parameter:
-  more is slower and finds more of the exact top k (README, "Large corpora").
-
-Neither kind is changed in place (:class:`VectorIndex`): a deleted passage is a tombstone, filtered
-out of every result (in a graph still a stepping stone for the search), until compaction drops it.
-A filter that leaves only a few passages (a document, a small language) is scored
-exactly over those passages instead: a graph search would wander through millions of excluded
-vectors to find them. A broader filter goes through the graph with the search effort raised in
-proportion to what it hides (a filter keeping a third of the passages searches three times as far).
+The kinds themselves (flat, hnsw, ivfpq: how each is made, recorded and searched) are in
+:mod:`embeddings.ann`. Neither kind is changed in place (:class:`VectorIndex`): a deleted passage
+is a tombstone, filtered out of every result (in a graph still a stepping stone for the search),
+until compaction drops it. A filter that leaves only a few passages (a document, a small
+language) is scored exactly over those passages when the kind asks for it
+(``Kind.exact_filter_max``): an approximate search would wander through millions of excluded
+vectors to find them. A broader filter goes through the approximate search, told the share of
+passages it keeps.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-
 import faiss
 import numpy as np
 
-from embeddings import runtime
-
-KINDS = ("flat", "hnsw")
-AUTO = "auto"
-AUTO_HNSW_FROM = 200_000  # passages; one exact query over 200k vectors of 384 floats: ~25 ms on one core here
-HNSW_M = 32  # graph links per vector: 32 keeps recall high at 384 dimensions (README)
-HNSW_EF_CONSTRUCTION = 200
-DEFAULT_EF_SEARCH = 256  # recall@10 0.967 at 1.6 ms over a million vectors; 128 gives 0.90 (README)
-MAX_EF_SEARCH = 4096
-# A filtered hnsw search whose filter leaves at most this many passages scores them exactly: it
-# costs about as much as a graph search and never misses one.
-EXACT_FILTER_MAX = 20_000
-
-
-def choose_kind(requested: str, passages: int) -> str:
-    """The kind to build: ``requested``, or under ``auto`` the one that suits ``passages``."""
-    if requested == AUTO:
-        return "hnsw" if passages >= AUTO_HNSW_FROM else "flat"
-    if requested not in KINDS:
-        raise ValueError(f"unknown index kind {requested!r}; use {AUTO}, {', '.join(KINDS)}")
-    return requested
-
-
-def new_faiss_index(kind: str, dimension: int) -> faiss.Index:
-    """An empty index of ``kind`` over normalised vectors (inner product = cosine), by position."""
-    if kind == "hnsw":
-        graph = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        graph.hnsw.efSearch = DEFAULT_EF_SEARCH
-        return graph
-    return faiss.IndexFlatIP(dimension)
-
-
-def build_faiss_index(kind: str, vectors: np.ndarray) -> faiss.Index:
-    """A new index of ``kind`` holding ``vectors`` at positions 0..n-1, built on every core."""
-    index = new_faiss_index(kind, vectors.shape[1])
-    add_vectors(index, vectors)
-    return index
-
-
-def add_vectors(index: faiss.Index, vectors: np.ndarray) -> None:
-    """Append ``vectors`` to ``index`` (the next positions), on every core."""
-    with runtime.faiss_on_every_core():
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-
-
-def describe(kind: str) -> dict:
-    """The manifest's record of the kind and its build parameters."""
-    record = {"kind": kind, "metric": "inner_product"}
-    if kind == "hnsw":
-        record |= {"M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION}
-    return record
-
-
-def kind_of(index: faiss.Index) -> str | None:
-    """The kind a loaded FAISS index is, or None when it is neither."""
-    if isinstance(index, faiss.IndexHNSWFlat):
-        return "hnsw"
-    if isinstance(index, faiss.IndexFlatIP):
-        return "flat"
-    return None
-
-
-def check_ef_search(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EF_SEARCH:
-        raise ValueError(f"ef_search must be an integer from 1 to {MAX_EF_SEARCH}")
-    return value
+from embeddings.ann import Effort, flat_view, kind
 
 
 class VectorIndex:
@@ -106,15 +31,16 @@ class VectorIndex:
     Not thread-safe by itself: :class:`embeddings.index.Index` holds its lock around every call.
     """
 
-    def __init__(self, index: faiss.Index, keys: np.ndarray, kind: str, ef_search: int = DEFAULT_EF_SEARCH) -> None:
+    def __init__(self, index: faiss.Index, keys: np.ndarray, kind_name: str, effort: Effort | None = None) -> None:
         if index.ntotal != len(keys):
             raise ValueError(f"{index.ntotal} vectors but {len(keys)} keys")
         self.faiss = index
         self.keys = keys
-        self.kind = kind
-        self.ef_search = check_ef_search(ef_search)
+        self.kind = kind_name
+        self._kind = kind(kind_name)
+        self.effort = effort or Effort()  # the search effort of a request that names none
         self.dimension = index.d
-        self._stored = _stored_vectors(index)  # a view of the (memory-mapped) vectors, by position
+        self._stored = flat_view(self._kind.full_vectors(index))  # the (memory-mapped) full vectors, by position
         self._first = int(keys[0]) if len(keys) else 0
         self._contiguous = not len(keys) or int(keys[-1]) - self._first + 1 == len(keys)
         self._deleted = np.zeros(len(keys), dtype=bool)  # tombstones, by position
@@ -208,15 +134,22 @@ class VectorIndex:
         queries: np.ndarray,
         k: int,
         allowed: np.ndarray | None = None,
-        ef_search: int | None = None,
+        effort: Effort | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The top ``k`` (cosines, keys) for each query row, among ``allowed`` keys when given
-        (keys of live passages, sorted). Missing places hold key -1, as in FAISS."""
+        (keys of live passages, sorted), searching as far as ``effort`` says (None, or a None
+        field: this index's setting). Missing places hold key -1, as in FAISS."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         k = min(k, self.size)
         if k <= 0 or (allowed is not None and not len(allowed)):
             return np.empty((len(queries), 0), np.float32), np.empty((len(queries), 0), np.int64)
-        scores, keys = self._search_snapshot(queries, k, allowed, ef_search)
+        effort = effort or Effort()
+        effort = Effort(
+            effort.ef_search or self.effort.ef_search,
+            effort.nprobe or self.effort.nprobe,
+            effort.rerank or self.effort.rerank,
+        )
+        scores, keys = self._search_snapshot(queries, k, allowed, effort)
         if len(self._delta_keys):
             delta_keys, delta = self._delta_keys, self._delta
             if allowed is not None:
@@ -226,33 +159,29 @@ class VectorIndex:
         return scores, keys
 
     def _search_snapshot(
-        self, queries: np.ndarray, k: int, allowed: np.ndarray | None, ef_search: int | None
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None, effort: Effort
     ) -> tuple[np.ndarray, np.ndarray]:
         empty = np.empty((len(queries), 0), np.float32), np.empty((len(queries), 0), np.int64)
         if not len(self.keys):
             return empty
+        kept_share = 1.0
         if allowed is not None:
             positions, held = self._positions(np.asarray(allowed, dtype=np.int64))
             positions = positions[held]
             if not len(positions):
                 return empty
-            if self.kind == "hnsw" and len(positions) <= EXACT_FILTER_MAX:
+            if len(positions) <= self._kind.exact_filter_max:
                 return _exact(queries, k, self._stored[positions], self.keys[positions])
             mask = np.zeros(len(self.keys), dtype=bool)
             mask[positions] = True
             selector = position_selector(mask)
+            # Passages in ``allowed`` are live (they come from the store), so tombstones matter
+            # only for an unfiltered search.
+            kept_share = len(positions) / len(self.keys)
         else:
             selector = self._not_deleted
         k = min(k, len(self.keys))
-        if self.kind == "flat":
-            params = faiss.SearchParameters(sel=selector) if selector is not None else None
-        else:
-            # Passages in ``allowed`` are live (they come from the store), so tombstones matter
-            # only for an unfiltered search.
-            effort = max(self.ef_search if ef_search is None else ef_search, k)
-            if allowed is not None:  # a filter hides most of the nodes the search visits: look further
-                effort = min(MAX_EF_SEARCH, math.ceil(effort * len(self.keys) / max(len(positions), 1)))
-            params = faiss.SearchParametersHNSW(efSearch=effort, sel=selector)
+        params = self._kind.search_parameters(effort, k, selector, kept_share)
         scores, positions = self.faiss.search(queries, k, params=params)
         return scores, np.where(positions >= 0, self.keys[np.maximum(positions, 0)], -1)
 
@@ -264,16 +193,6 @@ def position_selector(mask: np.ndarray) -> faiss.IDSelector:
     selector = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))  # positions past the end: not members
     selector.referenced_bits = bits  # the selector reads this buffer: keep it alive as long
     return selector
-
-
-def _stored_vectors(index: faiss.Index) -> np.ndarray:
-    """The index's vectors as a read-only numpy view (no copy: over a memory-mapped file it stays one)."""
-    flat = faiss.downcast_index(index.storage) if isinstance(index, faiss.IndexHNSW) else index
-    if not index.ntotal:
-        return np.empty((0, index.d), dtype=np.float32)
-    view = faiss.rev_swig_ptr(flat.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
-    view.flags.writeable = False
-    return view
 
 
 def within(keys: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -310,10 +229,3 @@ def _merge(
         np.take_along_axis(all_keys, order, axis=1),
     )
     return np.where(np.isfinite(merged_scores), merged_scores, -1).astype(np.float32), merged_keys
-
-
-def kinds_help(choices: Sequence[str] = (AUTO, *KINDS)) -> str:
-    return (
-        f"FAISS index kind: {', '.join(choices)} (auto: flat below {AUTO_HNSW_FROM:,} passages, "
-        "hnsw from there; default from INDEX_KIND, else auto)"
-    )

@@ -1,8 +1,10 @@
 """Speed as ratios measured side by side in one run: build and query overhead against the bare
-model, the int8 ONNX encoder against float32 PyTorch, txtai as a peer, and HNSW at scale.
+model, the int8 ONNX encoder against float32 PyTorch, txtai as a peer, and the approximate index
+kinds at scale (hnsw at a million vectors, ivfpq at ten million).
 
 Prints a table (median over rounds and its min–max spread, target, met) and writes JSON.
-The full run takes a long time on 2 cores (the scale section builds HNSW over a million vectors);
+The full run takes a long time on 2 cores (the scale section builds hnsw over a million vectors
+and ivfpq over ten million, which needs about 17 GiB of memory and 16 GB of disk in the workdir);
 --quick runs every section small, as a smoke test.
 """
 
@@ -31,7 +33,16 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=5, help="rounds per figure in a full run (default: %(default)s)")
     parser.add_argument(
-        "--scale-n", type=int, default=1_000_000, help="vectors in the scale section (default: %(default)s)"
+        "--scale-n",
+        type=int,
+        default=1_000_000,
+        help="vectors of hnsw in the scale section, and of the workers section (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ivfpq-n",
+        type=int,
+        default=10_000_000,
+        help="vectors of ivfpq in the scale section, streamed; 0 leaves it out (default: %(default)s)",
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_EVAL_DIR, help="evaluation data (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("data/bench.json"), help="JSON report (default: %(default)s)")
@@ -42,14 +53,15 @@ def main() -> int:
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
-    if args.rounds < 1 or args.scale_n < 1000:
-        parser.error("--rounds must be at least 1 and --scale-n at least 1000")
+    if args.rounds < 1 or args.scale_n < 1000 or (args.ivfpq_n and args.ivfpq_n < 1000):
+        parser.error("--rounds must be at least 1, --scale-n at least 1000 and --ivfpq-n 0 or at least 1000")
     options = BenchOptions(
         quick=args.quick,
         sections=sections,
         eval_dir=args.data,
         rounds=args.rounds,
         scale_n=args.scale_n,
+        ivfpq_n=args.ivfpq_n,
         profile=args.profile,
         docs=args.docs,
         launch_server=ServerProcess,  # the library never imports the service: the script hands it in

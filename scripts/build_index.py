@@ -12,12 +12,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from embeddings import index
+from embeddings.ann import AUTO, KINDS, kinds_help
 from embeddings.chunking import ChunkerSettings
 from embeddings.cli import add_engine_arguments, run
 from embeddings.config import Settings
 from embeddings.corpus import CorpusReport, read_corpus
 from embeddings.encoders import load_encoder
-from embeddings.vector_index import AUTO, KINDS, kinds_help
 
 
 def main() -> int:

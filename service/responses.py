@@ -60,15 +60,20 @@ class Compaction(BaseModel):
     vectors: int
     folded_passages: Annotated[int, Field(description="passages of the delta folded into the snapshot")]
     dropped_tombstones: Annotated[int, Field(description="deleted passages dropped from the vectors")]
-    graph_rebuilt: bool
+    rebuilt: Annotated[
+        bool, Field(description="an hnsw or ivfpq index built anew (past its share of tombstones), not grown in place")
+    ]
     seconds: Annotated[float, Field(description="reading the store and building the snapshot (writing it follows)")]
     read_passages: int
 
 
 class IndexInfo(BaseModel):
     generation: int
-    kind: Annotated[str, Field(description="FAISS index kind: flat (exact) or hnsw (approximate)")]
+    kind: Annotated[
+        str, Field(description="FAISS index kind: flat (exact), hnsw (approximate graph) or ivfpq (compressed cells)")
+    ]
     ef_search: Annotated[int | None, Field(description="hnsw only: the default search effort")] = None
+    nprobe: Annotated[int | None, Field(description="ivfpq only: the default number of cells scanned")] = None
     snapshot: Annotated[Snapshot, Field(description="the immutable, memory-mapped vector snapshot searched")]
     delta_passages: Annotated[
         int, Field(description="passages written since the snapshot, searched from memory until compaction")

@@ -14,6 +14,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from pydantic_core import PydanticCustomError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from embeddings.ann.hnsw import MAX_EF_SEARCH
+from embeddings.ann.ivfpq import MAX_NPROBE
 from embeddings.checks import ISO_DATE_PATTERN
 from embeddings.corpus import DOC_ID_PATTERN
 from embeddings.search import (
@@ -30,7 +32,6 @@ from embeddings.search import (
 )
 from embeddings.search import MAX_OFFSET as MAX_SEARCH_OFFSET
 from embeddings.text import LANGUAGES
-from embeddings.vector_index import MAX_EF_SEARCH
 from service.errors import ApiError
 from service.openapi import Param
 
@@ -80,7 +81,14 @@ EfSearch = Annotated[
     integer(1, MAX_EF_SEARCH) | None,
     Field(
         description="search effort of an hnsw index (more: slower, closer to exact); "
-        "no effect on a flat index; default: the server's HNSW_EF_SEARCH",
+        "no effect on another kind; default: the server's HNSW_EF_SEARCH",
+    ),
+]
+Nprobe = Annotated[
+    integer(1, MAX_NPROBE) | None,
+    Field(
+        description="cells an ivfpq index scans (more: slower, closer to exact); "
+        "no effect on another kind; default: the server's IVF_NPROBE",
     ),
 ]
 
@@ -115,6 +123,7 @@ class SearchRequest(_Strict):
     ] = None
     mode: Mode = DEFAULT_MODE
     ef_search: EfSearch = None
+    nprobe: Nprobe = None
     date_from: DateFrom = None
     date_to: DateTo = None
     sort: Sort = "relevance"
@@ -134,6 +143,7 @@ class BatchQuery(_Strict):
     lang: list[Lang] | None = None
     mode: Mode = DEFAULT_MODE
     ef_search: EfSearch = None
+    nprobe: Nprobe = None
     date_from: DateFrom = None
     date_to: DateTo = None
     sort: Sort = "relevance"
@@ -308,8 +318,13 @@ SEARCH_QUERY = (
     Param("mode", f"default {DEFAULT_MODE}", {"type": "string", "enum": list(MODES)}),
     Param(
         "ef_search",
-        "search effort of an hnsw index (no effect on a flat one); default: HNSW_EF_SEARCH",
+        "search effort of an hnsw index (no effect on another kind); default: HNSW_EF_SEARCH",
         {"type": "integer", "minimum": 1, "maximum": MAX_EF_SEARCH},
+    ),
+    Param(
+        "nprobe",
+        "cells an ivfpq index scans (no effect on another kind); default: IVF_NPROBE",
+        {"type": "integer", "minimum": 1, "maximum": MAX_NPROBE},
     ),
     Param("date_from", DATE_FROM_TEXT, {"type": "string", "format": "date", "pattern": ISO_DATE_PATTERN}),
     Param("date_to", DATE_TO_TEXT, {"type": "string", "format": "date", "pattern": ISO_DATE_PATTERN}),
@@ -322,12 +337,12 @@ SEARCH_QUERY = (
         {"type": "integer", "minimum": 0, "maximum": MAX_PASSAGES_PER_ARTICLE},
     ),
 )
-_INTEGER_PARAMS = ("k", "ef_search", "offset", "passages_per_article")
+_INTEGER_PARAMS = ("k", "ef_search", "nprobe", "offset", "passages_per_article")
 _TEXT_PARAMS = ("min_score", "mode", "date_from", "date_to", "sort", "group")
 
 
 def search_request_from_args() -> SearchRequest:
-    """GET /v1/search?q=...&k=10&lang=kk,ru&documents=a,b&min_score=0.8&mode=dense&ef_search=128
+    """GET /v1/search?q=...&k=10&lang=kk,ru&documents=a,b&min_score=0.8&mode=dense&ef_search=128&nprobe=64
     &date_from=2026-01-01&date_to=2026-01-31&sort=date&offset=10&group=article&passages_per_article=2"""
     args = query_args(SEARCH_QUERY)
     if "q" not in args:

@@ -19,7 +19,7 @@ from embeddings import store as store_mod
 from embeddings.benchmark.synthetic import add_synthetic_passages
 from embeddings.compaction import AutoCompaction, compact
 from embeddings.corpus import make_document, read_corpus
-from embeddings.index import Index, build, current_generation_dir
+from embeddings.index import Index, build, current_generation_dir, read_manifest
 from embeddings.search import Searcher, SearchQuery
 from service.process import ServerProcess
 from tests.conftest import ROOT, SEEDS
@@ -48,10 +48,11 @@ def _write_and_delete(index: Index, encoder) -> None:
     assert index.delete_document(first_seed)
 
 
-@pytest.fixture(scope="module")
-def hnsw_index_dir(tmp_path_factory, encoder):
-    path = tmp_path_factory.mktemp("hnsw-compaction") / "index"
-    build(read_corpus(SEEDS), path, encoder, kind="hnsw")
+@pytest.fixture(scope="module", params=["hnsw", "ivfpq"])
+def grown_index_dir(request, tmp_path_factory, encoder):
+    """The seeds as an index of each kind that compaction grows in place."""
+    path = tmp_path_factory.mktemp(f"{request.param}-compaction") / "index"
+    build(read_corpus(SEEDS), path, encoder, kind=request.param)
     return path
 
 
@@ -120,24 +121,28 @@ def test_a_write_made_during_compaction_is_kept(index_copy, encoder, monkeypatch
     assert compact(index_copy).folded_passages == flood
 
 
-def test_an_hnsw_graph_grows_by_the_delta_and_is_rebuilt_past_its_tombstones(hnsw_index_dir, tmp_path, encoder):
+def test_an_approximate_index_grows_by_the_delta_and_is_rebuilt_past_its_tombstones(grown_index_dir, tmp_path, encoder):
     index_dir = tmp_path / "index"
-    shutil.copytree(hnsw_index_dir, index_dir, symlinks=True)
+    shutil.copytree(grown_index_dir, index_dir, symlinks=True)
+    recorded = read_manifest(current_generation_dir(index_dir))["faiss"]
     index = Index(index_dir, encoder.identity)
     searcher = Searcher(index, encoder)
     _, passages = index.counts()
     index.write_document(make_document("metro-kk", METRO_KK, source="api"), encoder)
     grown = compact(index_dir)
-    assert not grown.graph_rebuilt and grown.vectors == passages + len(index.store.keys_matching(None, ["metro-kk"]))
+    assert not grown.rebuilt and grown.vectors == passages + len(index.store.keys_matching(None, ["metro-kk"]))
     assert searcher.search("Алматы метросы", 1, mode="dense").results[0].doc_id == "metro-kk"
 
     first_seed = sorted(p.stem for p in SEEDS.glob("*.txt"))[0]
-    index.delete_document(first_seed)  # a fifth of the graph: past GRAPH_REBUILD_SHARE
+    index.delete_document(first_seed)  # a fifth of the passages: past REBUILD_SHARE
     before = _answers(searcher)
     rebuilt = compact(index_dir)
-    assert rebuilt.graph_rebuilt and rebuilt.vectors == index.counts()[1] and rebuilt.dropped_tombstones > 0
+    assert rebuilt.rebuilt and rebuilt.vectors == index.counts()[1] and rebuilt.dropped_tombstones > 0
     _same(before, _answers(searcher))
     assert index.vector_info()["deleted_not_compacted"] == 0
+    # Built anew as it was built (ivfpq: the trained cells kept), so the manifest still describes it.
+    assert Index(index_dir, encoder.identity).vectors.size == index.counts()[1]
+    assert read_manifest(current_generation_dir(index_dir))["faiss"] == recorded
 
 
 def test_a_serving_process_compacts_by_itself_past_the_threshold(index_copy, encoder, monkeypatch):

@@ -1,6 +1,6 @@
 """Speed as ratios measured side by side in one run: build and query overhead against the bare
 model, the other prepared backends (int8 ONNX, OpenVINO) against float32 PyTorch, txtai as a peer,
-and HNSW at scale.
+and the approximate index kinds at scale.
 
 The machine is shared and noisy, so no absolute time is a result here. Every figure is a ratio
 of two things measured in the same round, rounds alternate the order of what they compare, and
@@ -16,8 +16,9 @@ Sections, one module each; :func:`run` runs the chosen ones and returns plain da
 - ``encoder`` (:mod:`.encoder`) passages/s of each other backend ÷ float32 PyTorch.
 - ``quality`` (:mod:`.quality`) FLORES kk→ru top-1 and KazQAD nDCG@10, float32 against the
               others, through the evaluation harness.
-- ``scale``   (:mod:`.scale`) HNSW over N vectors drawn to resemble real ones (:mod:`.vectors`):
-              recall@10 against exact search, latency p50/p99 without encoding, memory, build time.
+- ``scale``   (:mod:`.scale`) hnsw over N and ivfpq over M vectors drawn to resemble real ones
+              (:mod:`.vectors`): recall@10 against exact search for a sweep of search efforts,
+              latency p50/p99 without encoding, memory, build time.
 - ``workers`` (:mod:`.workers`) the service over N such passages written as a real generation
               (:mod:`.synthetic`): first answer after start, two workers' memory ÷ one's,
               compaction under a load of searches and writes.
@@ -71,7 +72,8 @@ class BenchOptions:
     sections: Sequence[str] = SECTIONS
     eval_dir: Path = DEFAULT_EVAL_DIR
     rounds: int = 5
-    scale_n: int = 1_000_000
+    scale_n: int = 1_000_000  # vectors of the hnsw scale run (and of the workers section)
+    ivfpq_n: int = 10_000_000  # vectors of the ivfpq scale run (0: left out)
     workdir: Path | None = None
     profile: bool = False
     model: str | None = None
@@ -145,7 +147,8 @@ def run(options: BenchOptions, log: Callable[[str], None] = print) -> BenchResul
         if "scale" in options.sections or "workers" in options.sections:
             real, query_vectors = real_vectors(ctx, Path(options.eval_dir), options.quick)
         if "scale" in options.sections:
-            bench_scale(real, query_vectors, total, result, log)
+            ivfpq_total = QUICK_SCALE_VECTORS if options.quick and options.ivfpq_n else options.ivfpq_n
+            bench_scale(real, query_vectors, total, ivfpq_total, workdir, result, log)
         if "workers" in options.sections:
             served = other_backends.get(DEFAULT_BACKEND)
             if options.launch_server is None or served is None:

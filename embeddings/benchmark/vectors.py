@@ -3,6 +3,8 @@ how alike they are."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import faiss
 import numpy as np
 
@@ -30,14 +32,22 @@ class VectorFaker:
         self.seed = seed
 
     def draw(self, n: int, chunk: int = 50_000) -> np.ndarray:
+        """``n`` vectors at once."""
         out = np.empty((n, self.real.shape[1]), dtype=np.float32)
+        lo = 0
+        for block in self.chunks(n, chunk):
+            out[lo : lo + len(block)] = block
+            lo += len(block)
+        return out
+
+    def chunks(self, n: int, chunk: int = 50_000) -> Iterator[np.ndarray]:
+        """The same ``n`` vectors as :meth:`draw`, ``chunk`` at a time: never all in memory."""
         for c, lo in enumerate(range(0, n, chunk)):
             rng = np.random.default_rng(self.seed + c)
             m = min(chunk, n - lo)
             block = self.real[rng.integers(0, len(self.real), size=m)]
             block += rng.standard_normal((m, self.real.shape[1]), dtype=np.float32) @ self.shape
-            out[lo : lo + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
-        return out
+            yield block / np.linalg.norm(block, axis=1, keepdims=True)
 
 
 def two_nn_dimension(vectors: np.ndarray) -> float:
