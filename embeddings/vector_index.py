@@ -181,7 +181,7 @@ class VectorIndex:
         else:
             selector = self._not_deleted
         k = min(k, len(self.keys))
-        params = self._kind.search_parameters(effort, k, selector, kept_share)
+        params = self._kind.search_parameters(self.faiss, effort, k, selector, kept_share)
         scores, positions = self.faiss.search(queries, k, params=params)
         return scores, np.where(positions >= 0, self.keys[np.maximum(positions, 0)], -1)
 

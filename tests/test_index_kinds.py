@@ -22,6 +22,7 @@ from embeddings import ann
 from embeddings.ann import build_faiss_index, choose_kind, ivfpq
 from embeddings.ann import hnsw as HNSW
 from embeddings.checks import QueryError
+from embeddings.config import Settings, SettingsError
 from embeddings.corpus import make_document, read_corpus
 from embeddings.index import Index, IndexDirError, build, current_generation_dir
 from embeddings.search import Searcher
@@ -81,6 +82,7 @@ def test_the_manifest_records_the_kind_and_its_parameters(approximate_index_dir,
             "kind": "ivfpq",
             "metric": "inner_product",
             "nlist": ivfpq.cells_for(passages),
+            "quantizer": "flat",
             "pq_m": 128,  # 384 dimensions in sub-vectors of 3
             "pq_bits": 4,
             "rerank": "flat",
@@ -136,6 +138,20 @@ def test_search_efforts_are_checked(searcher):
         searcher.search("Тоқаев", nprobe=ivfpq.MAX_NPROBE + 1)
     # No effect on a flat index.
     assert searcher.search("Тоқаев", ef_search=HNSW.MAX_EF_SEARCH, nprobe=1).results
+
+
+def test_the_default_efforts_come_from_the_settings(approximate_index_dir, encoder, monkeypatch):
+    monkeypatch.setenv("HNSW_EF_SEARCH", "96")
+    monkeypatch.setenv("IVF_NPROBE", "24")
+    settings = Settings.from_env()
+    index = Index(approximate_index_dir, encoder.identity, settings.effort)
+    info = index.vector_info()
+    assert info == info | ({"ef_search": 96} if index.kind == "hnsw" else {"nprobe": 24})
+    for name, bad in (("IVF_NPROBE", "0"), ("IVF_NPROBE", str(ivfpq.MAX_NPROBE + 1)), ("HNSW_EF_SEARCH", "x")):
+        monkeypatch.setenv(name, bad)
+        with pytest.raises(SettingsError, match=f"{name}={bad!r}: use an integer from 1 to"):
+            Settings.from_env()
+        monkeypatch.delenv(name)
 
 
 @pytest.mark.parametrize(

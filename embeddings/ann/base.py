@@ -29,7 +29,7 @@ class Effort:
 
     ef_search: int | None = None  # hnsw: candidates kept while walking the graph
     nprobe: int | None = None  # ivfpq: cells scanned
-    rerank: int | None = None  # ivfpq: candidates scored exactly per result asked for (the bench sweeps it)
+    rerank: int | None = None  # ivfpq: candidates scored exactly (the bench sweeps it)
 
 
 class Kind(ABC):
@@ -71,10 +71,11 @@ class Kind(ABC):
         """The flat index inside ``index`` that stores its full vectors by position."""
 
     def search_parameters(
-        self, effort: Effort, k: int, selector: faiss.IDSelector | None, kept_share: float
+        self, index: faiss.Index, effort: Effort, k: int, selector: faiss.IDSelector | None, kept_share: float
     ) -> faiss.SearchParameters | None:
-        """FAISS's parameters for a search of the top ``k``, with ``effort`` resolved (no None),
-        among the positions ``selector`` keeps (None: all), which are ``kept_share`` of them."""
+        """FAISS's parameters for a search of ``index`` for the top ``k``, with ``effort``
+        resolved (a None field: the kind's default), among the positions ``selector`` keeps
+        (None: all), which are ``kept_share`` of them."""
         return faiss.SearchParameters(sel=selector) if selector is not None else None
 
 

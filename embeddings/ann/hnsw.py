@@ -46,7 +46,7 @@ class HNSW(Kind):
         return faiss.downcast_index(index.storage)
 
     def search_parameters(
-        self, effort: Effort, k: int, selector: faiss.IDSelector | None, kept_share: float
+        self, index: faiss.Index, effort: Effort, k: int, selector: faiss.IDSelector | None, kept_share: float
     ) -> faiss.SearchParameters:
         ef = max(effort.ef_search or DEFAULT_EF_SEARCH, k)
         if kept_share < 1:  # a filter hides most of the nodes the search visits: look further, in proportion
