@@ -629,14 +629,23 @@ class Index:
                 "delta_passages": self.vectors.delta_size,
                 "deleted_not_compacted": self.vectors.tombstones,
                 # What made the snapshot, when compaction did: when, how long, what it folded in.
-                "last_compaction": self.snapshot.get("compacted")
-                and {"at": self.snapshot.get("created")} | self.snapshot["compacted"],
+                "last_compaction": self._last_compaction(),
             }
             if self.vectors.kind == "hnsw":
                 info["ef_search"] = self.vectors.effort.ef_search or DEFAULT_EF_SEARCH
             elif self.vectors.kind == "ivfpq":
                 info["nprobe"] = self.vectors.effort.nprobe or DEFAULT_NPROBE
             return info
+
+    def _last_compaction(self) -> dict | None:
+        compacted = self.snapshot.get("compacted")
+        if not compacted:
+            return None
+        if "graph_rebuilt" in compacted:  # a snapshot compacted before there were two kinds to rebuild
+            compacted = {k: v for k, v in compacted.items() if k != "graph_rebuilt"} | {
+                "rebuilt": compacted["graph_rebuilt"]
+            }
+        return {"at": self.snapshot.get("created")} | compacted
 
     def counts(self) -> tuple[int, int]:
         return self.store.counts()

@@ -82,7 +82,6 @@ def test_the_manifest_records_the_kind_and_its_parameters(approximate_index_dir,
             "kind": "ivfpq",
             "metric": "inner_product",
             "nlist": ivfpq.cells_for(passages),
-            "quantizer": "flat",
             "pq_m": 128,  # 384 dimensions in sub-vectors of 3
             "pq_bits": 4,
             "rerank": "flat",
