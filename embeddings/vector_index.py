@@ -17,6 +17,9 @@ import numpy as np
 
 from embeddings.ann import Effort, flat_view, kind
 
+FILTERS_KEPT = 8  # recent filters whose selectors are kept: a few languages and their pairs
+_SnapshotFilter = tuple[np.ndarray, "faiss.IDSelector | None"]
+
 
 class VectorIndex:
     """What a process searches: a snapshot, its tombstones and a delta.
@@ -48,6 +51,10 @@ class VectorIndex:
         self._not_deleted: faiss.IDSelector | None = None  # cached selector; rebuilt on delete
         self._delta_keys = np.empty(0, dtype=np.int64)
         self._delta = np.empty((0, self.dimension), dtype=np.float32)
+        # The snapshot side of recent filters, by the filter's array: a language's keys are one
+        # array until the next write (Index.language_keys), and remaking its selector costs more
+        # than the search at ten million (a mask of every position, at every query).
+        self._filters: dict[int, tuple[np.ndarray, _SnapshotFilter]] = {}
 
     @property
     def size(self) -> int:
@@ -166,17 +173,11 @@ class VectorIndex:
             return empty
         kept_share = 1.0
         if allowed is not None:
-            positions, held = self._positions(np.asarray(allowed, dtype=np.int64))
-            positions = positions[held]
+            positions, selector = self._snapshot_filter(allowed)
             if not len(positions):
                 return empty
-            if len(positions) <= self._kind.exact_filter_max:
+            if selector is None:
                 return _exact(queries, k, self._stored[positions], self.keys[positions])
-            mask = np.zeros(len(self.keys), dtype=bool)
-            mask[positions] = True
-            selector = position_selector(mask)
-            # Passages in ``allowed`` are live (they come from the store), so tombstones matter
-            # only for an unfiltered search.
             kept_share = len(positions) / len(self.keys)
         else:
             selector = self._not_deleted
@@ -184,6 +185,27 @@ class VectorIndex:
         params = self._kind.search_parameters(self.faiss, effort, k, selector, kept_share)
         scores, positions = self.faiss.search(queries, k, params=params)
         return scores, np.where(positions >= 0, self.keys[np.maximum(positions, 0)], -1)
+
+    def _snapshot_filter(self, allowed: np.ndarray) -> _SnapshotFilter:
+        """The snapshot positions of the ``allowed`` keys, and their FAISS selector (None when so few
+        that they are scored exactly). Passages in ``allowed`` are live (they come from the store),
+        so tombstones matter only for an unfiltered search."""
+        # Keyed by id: the entry holds the array, so no other array can take its id meanwhile.
+        cached = self._filters.pop(id(allowed), None)
+        if cached is not None:
+            self._filters[id(allowed)] = cached  # the most recent last
+            return cached[1]
+        positions, held = self._positions(np.asarray(allowed, dtype=np.int64))
+        positions = positions[held]
+        if len(positions) <= self._kind.exact_filter_max:
+            return positions, None  # cheap to find again
+        mask = np.zeros(len(self.keys), dtype=bool)
+        mask[positions] = True
+        selector = position_selector(mask)
+        if len(self._filters) >= FILTERS_KEPT:
+            self._filters.pop(next(iter(self._filters)))  # the least recently used
+        self._filters[id(allowed)] = (allowed, (positions, selector))
+        return positions, selector
 
 
 def position_selector(mask: np.ndarray) -> faiss.IDSelector:

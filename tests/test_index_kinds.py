@@ -216,7 +216,13 @@ def test_tombstones_and_filters_against_exact_search(kind_name, monkeypatch):
         scores, found = index.search(queries, 10, allowed)
         assert np.isin(found, allowed).all()
         assert np.all(np.diff(scores, axis=1) <= 1e-6)
+    # A filter's selector is kept for its array: the same array again answers the same, and
+    # another filter (here the odd keys, through the approximate search too) is its own.
+    assert np.array_equal(index.search(queries, 10, allowed)[1], found)
+    others = live[live % 2 == 1]
+    assert np.isin(index.search(queries, 10, others)[1], others).all()
     monkeypatch.setattr(kind_class, "exact_filter_max", 10**6)
+    allowed = allowed.copy()  # a new array: found anew, and now few enough to score exactly
     exact_allowed = (queries @ vectors[np.isin(keys, allowed)].T).argsort(axis=1)[:, ::-1][:, :10]
     _, found = index.search(queries, 10, allowed)
     assert all(set(f) == set(allowed[e]) for f, e in zip(found, exact_allowed, strict=True))
