@@ -47,8 +47,11 @@ def test_bench_quick_prints_every_row(tmp_path):
     from embeddings.encoders import prepared_backends
 
     out = tmp_path / "bench.json"
+    workdir = tmp_path / "work"  # the run's indexes go in a folder of its own inside, removed after
+    workdir.mkdir()
+    (workdir / "keep.txt").write_text("someone else's file")
     proc = subprocess.run(
-        [sys.executable, "scripts/bench.py", "--quick", "--out", str(out)],
+        [sys.executable, "scripts/bench.py", "--quick", "--out", str(out), "--workdir", str(workdir)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -67,6 +70,7 @@ def test_bench_quick_prints_every_row(tmp_path):
         pass
     for row in expected:
         assert row in proc.stdout, f"row {row!r} missing from:\n{proc.stdout}"
+    assert [p.name for p in workdir.iterdir()] == ["keep.txt"]
     report = json.loads(out.read_text())
     assert report["command"].startswith("scripts/bench.py --quick")
     for figure in report["figures"]:

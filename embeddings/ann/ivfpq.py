@@ -31,9 +31,9 @@ TRAIN_PER_CELL = 32  # k-means sample per cell: FAISS suggests 39; 32 keeps trai
 MIN_CELLS, MAX_CELLS = 1, 65_536
 # Measured over 10M generated vectors (README, "Large corpora"): the codes' error, not the cells,
 # limits recall there, so past 256 cells only a deeper re-rank finds more of the exact top 10.
-# The cells are found by scanning every centroid: an HNSW graph of them measured no faster at
-# 16,384 cells and lost recall (0.944 against 0.951).
-DEFAULT_NPROBE = 512  # recall@10 0.951 with DEFAULT_RERANK, p50 13.1 ms on one core
+# The cells are found by scanning every centroid: an HNSW graph of them measured slower at 16,384
+# cells (p50 18.4 ms against 7.9) and lost recall (0.944 against 0.951).
+DEFAULT_NPROBE = 512  # recall@10 0.951 with DEFAULT_RERANK, p50 7.9 ms on one core (256: 0.949, 5.3 ms)
 DEFAULT_RERANK = 4000  # candidates scored exactly: 1000 gives 0.837, 2000 0.905
 MAX_NPROBE = 4096
 

@@ -74,7 +74,7 @@ class BenchOptions:
     rounds: int = 5
     scale_n: int = 1_000_000  # vectors of the hnsw scale run (and of the workers section)
     ivfpq_n: int = 10_000_000  # vectors of the ivfpq scale run (0: left out)
-    workdir: Path | None = None
+    workdir: Path | None = None  # where the run's own temporary folder goes (None: the system's)
     profile: bool = False
     model: str | None = None
     docs: int | None = None  # FLORES articles to build from (None: all 281; --quick: 3)
@@ -119,8 +119,10 @@ def run(options: BenchOptions, log: Callable[[str], None] = print) -> BenchResul
 
     documents, corpus_label = load_documents(options.eval_dir, QUICK_DOCUMENTS if options.quick else options.docs)
     result.details["corpus"] = {"source": corpus_label, "documents": len(documents)}
-    workdir = Path(options.workdir) if options.workdir else Path(tempfile.mkdtemp(prefix="kazru-bench-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    if options.workdir:
+        Path(options.workdir).mkdir(parents=True, exist_ok=True)
+    # A folder of the run's own, inside the one named: removed at the end, it holds nothing else.
+    workdir = Path(tempfile.mkdtemp(prefix="kazru-bench-", dir=options.workdir))
     ctx = BenchContext(
         encoder=encoder,
         other_backends=other_backends,
