@@ -60,7 +60,7 @@ test-slow: setup front
 reliability: setup front
 	$(BIN)/python -m pytest tests/reliability -m 'slow or not slow'
 
-# The full benchmark (30-60 min on 2 cores; run it on a quiet machine); `scripts/bench.py --quick` is the smoke run.
+# The full benchmark (about 90 min on 2 cores, 40 of them the scale section; run it on a quiet machine); `scripts/bench.py --quick` is the smoke run.
 bench: setup front
 	$(BIN)/python scripts/bench.py
 

@@ -5,6 +5,7 @@ are the same before and after."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -93,6 +94,20 @@ def test_the_changes_a_snapshot_holds_are_dropped_and_old_snapshots_removed(inde
     names = sorted(p.name for p in gen.glob("vectors-*"))
     kinds = (".faiss", ".keys.npy", ".articles.faiss", ".articles.keys.npy", ".json")
     assert names == sorted(f"{snapshots.stem(v)}{ext}" for v in (first.version, second.version) for ext in kinds)
+
+
+def test_a_snapshot_compacted_by_an_older_version_reports_rebuilt(index_copy, encoder):
+    """Before ivfpq, the record said graph_rebuilt; /health says rebuilt for every snapshot."""
+    index = Index(index_copy, encoder.identity)
+    index.write_document(make_document("metro-kk", METRO_KK, source="api"), encoder)
+    result = compact(index_copy)
+    record_path = snapshots.record_path(current_generation_dir(index_copy), result.version)
+    record = json.loads(record_path.read_text())
+    record["compacted"]["graph_rebuilt"] = record["compacted"].pop("rebuilt")
+    record_path.write_text(json.dumps(record))
+    last = Index(index_copy, encoder.identity).vector_info()["last_compaction"]
+    assert last["rebuilt"] is False and "graph_rebuilt" not in last
+    assert last["folded_passages"] == result.folded_passages and last["at"]
 
 
 def test_a_write_made_during_compaction_is_kept(index_copy, encoder, monkeypatch):
