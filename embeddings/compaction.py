@@ -12,7 +12,8 @@ background (:class:`AutoCompaction`), and ``scripts/compact.py`` does it on dema
 2. a new snapshot of V is written beside the old one: a flat index anew from the store's vectors;
    an hnsw graph or ivfpq cells grow by the delta (a copy of the old index in memory plus the new
    vectors, its tombstones kept) until its tombstones pass :data:`REBUILD_SHARE`, then it is
-   built anew (ivfpq keeping its trained cells and codebooks);
+   built anew (ivfpq keeping its trained cells and codebooks); the article vectors likewise, in
+   the kind their own number calls for (embeddings.articles.index_kind), built anew when that changes;
 3. one store transaction makes V current and drops the changes up to V. Writes made meanwhile
    have versions above V: every process replays them onto the new snapshot, so none is lost.
 
@@ -28,7 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,7 +38,8 @@ import numpy as np
 
 from embeddings import runtime, snapshots
 from embeddings import store as store_mod
-from embeddings.ann import add_vectors, kind
+from embeddings.ann import add_vectors, kind, training_sample
+from embeddings.articles import index_kind as article_index_kind
 from embeddings.index import (
     STORE,
     Index,
@@ -135,6 +137,7 @@ def _compact(gen_dir: Path, every_core: bool) -> CompactionResult | None:
             else:  # the old index, in memory, grows by the delta
                 index, start = faiss.read_index(str(snapshots.faiss_path(gen_dir, previous))), old_max
                 keys = np.concatenate([np.asarray(old_keys), live[live > old_max]])
+            old_articles = (snapshots.articles_kind(old.record), np.array(old.articles.keys))
             del old
             read = 0
             while True:
@@ -145,9 +148,10 @@ def _compact(gen_dir: Path, every_core: bool) -> CompactionResult | None:
                 read += len(slice_keys)
                 start = int(slice_keys[-1])
             article_keys, article_vectors = store.article_vectors()
-        order = np.argsort(article_keys)  # the articles are few (one per document): rebuilt each time
-        articles = snapshots.VectorSet(kind("flat").new(dimension, len(order)), article_keys[order])
-        _add(articles.index, article_vectors[order], every_core)
+        order = np.argsort(article_keys)
+        articles, articles_kind = _articles(
+            gen_dir, previous, *old_articles, article_keys[order], article_vectors[order], every_core
+        )
         if index.ntotal != len(keys):
             raise RuntimeError(f"compaction read {index.ntotal} vectors for {len(keys)} keys")
         result = CompactionResult(
@@ -163,13 +167,40 @@ def _compact(gen_dir: Path, every_core: bool) -> CompactionResult | None:
         result.seconds = round(time.perf_counter() - started, 3)
         passages = snapshots.VectorSet(index, keys)
         details = {"compacted": result.as_dict() | {"read_passages": read}}
-        snapshots.write(gen_dir, version, kind_name, passages, articles, **details)
+        snapshots.write(gen_dir, version, kind_name, passages, articles, articles_kind, **details)
         with store.begin_write() as write:
             write.set_snapshot(version)
         snapshots.remove_older(gen_dir, keep_from=previous)  # a reader may still be opening the previous one
         return result
     finally:
         store.close()
+
+
+def _articles(
+    gen_dir: Path,
+    previous: int,
+    old_kind: str,
+    old_keys: np.ndarray,
+    keys: np.ndarray,
+    vectors: np.ndarray,
+    every_core: bool,
+) -> tuple[snapshots.VectorSet, str]:
+    """The new snapshot's article vectors (every live article: ``keys`` ascending, ``vectors``) and
+    their kind: the previous snapshot's index grown by the new articles, as for passages, while it
+    is the kind their number calls for and grows in place with few tombstones; else built anew,
+    of the kind chosen for their number today (flat becomes hnsw as a corpus grows)."""
+    wanted = article_index_kind(len(keys))
+    old_max = int(old_keys[-1]) if len(old_keys) else -1
+    tombstones = len(old_keys) - int(np.count_nonzero(keys <= old_max))
+    if wanted == old_kind and kind(wanted).grows_in_place and tombstones <= REBUILD_SHARE * len(old_keys):
+        index = faiss.read_index(str(snapshots.set_paths(gen_dir, previous, "articles")[0]))
+        new = keys > old_max
+        _add(index, vectors[new], every_core)
+        return snapshots.VectorSet(index, np.concatenate([old_keys, keys[new]])), wanted
+    with runtime.faiss_on_every_core() if every_core else nullcontext():
+        index = kind(wanted).new(vectors.shape[1], len(keys), training_sample(wanted, vectors))
+    _add(index, vectors, every_core)
+    return snapshots.VectorSet(index, keys), wanted
 
 
 def _add(index: faiss.Index, vectors: np.ndarray, every_core: bool) -> None:

@@ -40,6 +40,7 @@ from embeddings.ann.hnsw import DEFAULT_EF_SEARCH
 from embeddings.ann.ivfpq import DEFAULT_NPROBE
 from embeddings.articles import FORM as ARTICLE_FORM
 from embeddings.articles import article_vectors_for, first_passages
+from embeddings.articles import index_kind as article_index_kind
 from embeddings.chunking import ChunkerSettings, Passage, chunk_document
 from embeddings.corpus import Document
 from embeddings.encoders import Encoder, ModelIdentity
@@ -362,12 +363,14 @@ def write_generation(
         keys = np.arange(passages, dtype=np.int64)
         article_keys = first_passages(corpus.passages)
         passage_index = build_faiss_index(kind, corpus.vectors)
+        articles_kind = article_index_kind(len(article_keys))
         snapshots.write(
             tmp_dir,
             0,
             kind,
             snapshots.VectorSet(passage_index, keys),
-            snapshots.VectorSet(build_faiss_index("flat", corpus.article_vectors), article_keys),
+            snapshots.VectorSet(build_faiss_index(articles_kind, corpus.article_vectors), article_keys),
+            articles_kind,
         )
 
         manifest = {
@@ -484,7 +487,8 @@ class Index:
                             continue  # not ours: compacted twice meanwhile, read again
                         raise
                     vectors = self._vector_index(snapshot.passages, self.kind, snapshot.record, self.manifest["faiss"])
-                    articles = self._vector_index(snapshot.articles, "flat", snapshot.record)
+                    articles_kind = snapshots.articles_kind(snapshot.record)
+                    articles = self._vector_index(snapshot.articles, articles_kind, snapshot.record)
                     live = self.store.live_keys()
                     last = vectors.snapshot_max_key  # every later passage or article key is in the delta
                     self._derive(vectors, live, last, self.store.vectors_by_key, snapshot.record)

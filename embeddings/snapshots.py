@@ -3,9 +3,9 @@
 A snapshot is five files in the generation's folder, named by the change version it holds (every
 write up to and including that version, none after)::
 
-    vectors-000000001234.faiss                the passages' FAISS index (flat or hnsw), vector i at position i
+    vectors-000000001234.faiss                the passages' FAISS index (any kind), vector i at position i
     vectors-000000001234.keys.npy             the passage key of each position, ascending (int64)
-    vectors-000000001234.articles.faiss       the article vectors (flat), keyed the same way by article key
+    vectors-000000001234.articles.faiss       the article vectors (a kind for their own number), by article key
     vectors-000000001234.articles.keys.npy
     vectors-000000001234.json                 what they are: kind, counts, version, each file's size and SHA-256
 
@@ -103,9 +103,18 @@ def set_paths(gen_dir: Path, version: int, name: str) -> tuple[Path, Path]:
     return gen_dir / f"{base}.faiss", gen_dir / f"{base}.keys.npy"
 
 
-def write(gen_dir: Path, version: int, kind: str, passages: VectorSet, articles: VectorSet, **details: object) -> dict:
+def write(
+    gen_dir: Path,
+    version: int,
+    kind: str,
+    passages: VectorSet,
+    articles: VectorSet,
+    articles_kind: str,
+    **details: object,
+) -> dict:
     """Write the snapshot ``version`` of ``gen_dir`` (durable when this returns) and return its
-    record (``details``, such as what compaction folded in, are added to it)."""
+    record: ``kind`` and ``articles_kind`` are the two sets' FAISS kinds; ``details``, such as
+    what compaction folded in, are added to it."""
     files = []
     for name, vectors in (("passages", passages), ("articles", articles)):
         keys = np.ascontiguousarray(vectors.keys, dtype=np.int64)
@@ -125,6 +134,7 @@ def write(gen_dir: Path, version: int, kind: str, passages: VectorSet, articles:
     record = {
         "version": version,
         "kind": kind,
+        "articles_kind": articles_kind,
         "vectors": int(passages.index.ntotal),
         "articles": int(articles.index.ntotal),
         "dimension": int(passages.index.d),
@@ -167,7 +177,7 @@ def open_mapped(gen_dir: Path, version: int) -> Snapshot:
                 raise SnapshotError(f"{path}: damaged (its size or SHA-256 differs from the one recorded in {where})")
             mark_verified(gen_dir, path)
     sets = {}
-    for name, kind in (("passages", record.get("kind")), ("articles", "flat")):
+    for name, kind in (("passages", record.get("kind")), ("articles", articles_kind(record))):
         vectors, keys_file = set_paths(gen_dir, version, name)
         try:
             index = faiss.read_index(str(vectors), faiss.IO_FLAG_MMAP_IFC)
@@ -184,6 +194,11 @@ def open_mapped(gen_dir: Path, version: int) -> Snapshot:
             raise SnapshotError(f"{keys_file}: does not hold one key per vector of {vectors.name}")
         sets[name] = VectorSet(index, keys)
     return Snapshot(sets["passages"], sets["articles"], record)
+
+
+def articles_kind(record: dict) -> str:
+    """The FAISS kind of a snapshot's article vectors (flat in snapshots made before they had a choice)."""
+    return record.get("articles_kind", "flat")
 
 
 def versions(gen_dir: Path) -> list[int]:

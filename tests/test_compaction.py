@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 import requests
 
+from embeddings import articles as article_vectors
 from embeddings import compaction, snapshots
 from embeddings import store as store_mod
+from embeddings.ann import factory
 from embeddings.benchmark.synthetic import add_synthetic_passages
 from embeddings.compaction import AutoCompaction, compact
 from embeddings.corpus import make_document, read_corpus
@@ -108,6 +110,45 @@ def test_a_snapshot_compacted_by_an_older_version_reports_rebuilt(index_copy, en
     last = Index(index_copy, encoder.identity).vector_info()["last_compaction"]
     assert last["rebuilt"] is False and "graph_rebuilt" not in last
     assert last["folded_passages"] == result.folded_passages and last["at"]
+
+
+def test_article_vectors_take_the_kind_their_number_calls_for(index_copy, tmp_path, encoder, monkeypatch):
+    """Articles are searched in every hybrid query: from AUTO_HNSW_FROM of them they are a graph,
+    whatever the passages' kind, grown by compaction and built anew when their kind changes."""
+    flat_answers = _answers(Searcher(Index(index_copy, encoder.identity), encoder), "hybrid")
+    monkeypatch.setattr(factory, "AUTO_HNSW_FROM", 3)  # the five seed articles count as many
+    path = tmp_path / "graph-articles"
+    build(read_corpus(SEEDS), path, encoder, kind="flat")
+    gen = current_generation_dir(path)
+    assert (snapshots.read_record(gen, 0)["kind"], snapshots.read_record(gen, 0)["articles_kind"]) == ("flat", "hnsw")
+    index = Index(path, encoder.identity)
+    assert index.articles.kind == "hnsw"
+    _same(flat_answers, _answers(Searcher(index, encoder), "hybrid"))  # a graph of five is exact
+
+    index.write_document(make_document("metro-kk", METRO_KK, source="api"), encoder)
+    grown = compact(path)
+    record = snapshots.read_record(gen, grown.version)
+    assert record["articles_kind"] == "hnsw" and record["articles"] == 6
+    reopened = Index(path, encoder.identity)
+    assert reopened.articles.kind == "hnsw" and reopened.articles.size == 6
+    metro = reopened.store.keys_matching(None, ["metro-kk"])
+    assert np.isin(article_vectors.nearest(reopened.articles, encoder.encode_queries(["метро"])[0], 6), metro).any()
+
+    monkeypatch.setattr(factory, "AUTO_HNSW_FROM", 200_000)
+    reopened.write_document(make_document("flood", FLOOD_KK, source="api"), encoder)
+    rebuilt = compact(path)
+    assert snapshots.read_record(gen, rebuilt.version)["articles_kind"] == "flat"
+    assert Index(path, encoder.identity).articles.kind == "flat"
+
+
+def test_a_snapshot_from_before_article_kinds_opens_its_articles_as_flat(index_copy, encoder):
+    gen = current_generation_dir(index_copy)
+    record_path = snapshots.record_path(gen, 0)
+    record = json.loads(record_path.read_text())
+    del record["articles_kind"]
+    record_path.write_text(json.dumps(record))
+    index = Index(index_copy, encoder.identity)
+    assert index.articles.kind == "flat" and index.articles.size == len(list(SEEDS.glob("*.txt")))
 
 
 def test_a_write_made_during_compaction_is_kept(index_copy, encoder, monkeypatch):
