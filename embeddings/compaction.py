@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,7 +38,7 @@ import numpy as np
 
 from embeddings import runtime, snapshots
 from embeddings import store as store_mod
-from embeddings.ann import add_vectors, kind, training_sample
+from embeddings.ann import Kind, add_vectors, build_faiss_index, kind
 from embeddings.articles import index_kind as article_index_kind
 from embeddings.index import (
     STORE,
@@ -128,10 +128,10 @@ def _compact(gen_dir: Path, every_core: bool) -> CompactionResult | None:
                 raise IndexDirError(str(exc)) from None
             old_keys = old.passages.keys
             live = store.live_keys()
-            old_max = int(old_keys[-1]) if len(old_keys) else -1
-            tombstones = len(old_keys) - int(np.count_nonzero(live <= old_max))
+            old_max = _max_key(old_keys)
+            tombstones = _tombstones(old_keys, live)
             delta = int(np.count_nonzero(live > old_max))
-            rebuild = not index_kind.grows_in_place or tombstones > REBUILD_SHARE * len(old_keys)
+            rebuild = not _grows_in_place(index_kind, tombstones, len(old_keys))
             if rebuild:
                 index, start, keys = index_kind.empty_like(old.passages.index), -1, live
             else:  # the old index, in memory, grows by the delta
@@ -144,7 +144,7 @@ def _compact(gen_dir: Path, every_core: bool) -> CompactionResult | None:
                 slice_keys, vectors = store.vectors_after(start, READ_SLICE)
                 if not len(slice_keys):
                     break
-                _add(index, vectors, every_core)
+                add_vectors(index, vectors, every_core)
                 read += len(slice_keys)
                 start = int(slice_keys[-1])
             article_keys, article_vectors = store.article_vectors()
@@ -190,24 +190,27 @@ def _articles(
     is the kind their number calls for and grows in place with few tombstones; else built anew,
     of the kind chosen for their number today (flat becomes hnsw as a corpus grows)."""
     wanted = article_index_kind(len(keys))
-    old_max = int(old_keys[-1]) if len(old_keys) else -1
-    tombstones = len(old_keys) - int(np.count_nonzero(keys <= old_max))
-    if wanted == old_kind and kind(wanted).grows_in_place and tombstones <= REBUILD_SHARE * len(old_keys):
+    if wanted == old_kind and _grows_in_place(kind(wanted), _tombstones(old_keys, keys), len(old_keys)):
         index = faiss.read_index(str(snapshots.set_paths(gen_dir, previous, "articles")[0]))
-        new = keys > old_max
-        _add(index, vectors[new], every_core)
+        new = keys > _max_key(old_keys)
+        add_vectors(index, vectors[new], every_core)
         return snapshots.VectorSet(index, np.concatenate([old_keys, keys[new]])), wanted
-    with runtime.faiss_on_every_core() if every_core else nullcontext():
-        index = kind(wanted).new(vectors.shape[1], len(keys), training_sample(wanted, vectors))
-    _add(index, vectors, every_core)
-    return snapshots.VectorSet(index, keys), wanted
+    return snapshots.VectorSet(build_faiss_index(wanted, vectors, every_core), keys), wanted
 
 
-def _add(index: faiss.Index, vectors: np.ndarray, every_core: bool) -> None:
-    if every_core:
-        add_vectors(index, vectors)
-    else:
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+def _max_key(keys: np.ndarray) -> int:
+    """The largest key of a snapshot's set (-1 when empty): every later key is new since."""
+    return int(keys[-1]) if len(keys) else -1
+
+
+def _tombstones(old_keys: np.ndarray, live: np.ndarray) -> int:
+    """How many of a snapshot's keys the store no longer holds (keys are never reused)."""
+    return len(old_keys) - int(np.count_nonzero(live <= _max_key(old_keys)))
+
+
+def _grows_in_place(index_kind: Kind, tombstones: int, snapshot_size: int) -> bool:
+    """Whether compaction adds to a copy of the previous index instead of building it anew."""
+    return index_kind.grows_in_place and tombstones <= REBUILD_SHARE * snapshot_size
 
 
 class AutoCompaction:

@@ -8,6 +8,8 @@ over a set of vectors (drawing its training sample), and describe it for the man
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+
 import faiss
 import numpy as np
 
@@ -45,18 +47,23 @@ def training_sample(kind_name: str, vectors: np.ndarray) -> np.ndarray | None:
     return np.ascontiguousarray(vectors[rows], dtype=np.float32)
 
 
-def build_faiss_index(kind_name: str, vectors: np.ndarray) -> faiss.Index:
-    """A new index of ``kind_name`` holding ``vectors`` at positions 0..n-1, built on every core."""
-    with runtime.faiss_on_every_core():
+def build_faiss_index(kind_name: str, vectors: np.ndarray, every_core: bool = True) -> faiss.Index:
+    """A new index of ``kind_name`` holding ``vectors`` at positions 0..n-1, built on every core
+    (``every_core`` False: on FAISS's current threads, as background compaction does)."""
+    with _threads(every_core):
         index = kind(kind_name).new(vectors.shape[1], len(vectors), training_sample(kind_name, vectors))
-    add_vectors(index, vectors)
+    add_vectors(index, vectors, every_core)
     return index
 
 
-def add_vectors(index: faiss.Index, vectors: np.ndarray) -> None:
-    """Append ``vectors`` to ``index`` (the next positions), on every core."""
-    with runtime.faiss_on_every_core():
+def add_vectors(index: faiss.Index, vectors: np.ndarray, every_core: bool = True) -> None:
+    """Append ``vectors`` to ``index`` (the next positions), on every core unless ``every_core`` is False."""
+    with _threads(every_core):
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+
+
+def _threads(every_core: bool) -> AbstractContextManager:
+    return runtime.faiss_on_every_core() if every_core else nullcontext()
 
 
 def describe(kind_name: str, index: faiss.Index) -> dict:
