@@ -12,6 +12,8 @@ passages it keeps.
 
 from __future__ import annotations
 
+import weakref
+
 import faiss
 import numpy as np
 
@@ -53,8 +55,10 @@ class VectorIndex:
         self._delta = np.empty((0, self.dimension), dtype=np.float32)
         # The snapshot side of recent filters, by the filter's array: a language's keys are one
         # array until the next write (Index.language_keys), and remaking its selector costs more
-        # than the search at ten million (a mask of every position, at every query).
-        self._filters: dict[int, tuple[np.ndarray, _SnapshotFilter]] = {}
+        # than the search at ten million (a mask of every position, at every query). An entry
+        # lives as long as its array: one replaced after a write, or a one-off document or date
+        # filter, takes its entry (tens of MB at ten million) with it.
+        self._filters: dict[int, tuple[weakref.ref, _SnapshotFilter]] = {}
 
     @property
     def size(self) -> int:
@@ -190,7 +194,7 @@ class VectorIndex:
         """The snapshot positions of the ``allowed`` keys, and their FAISS selector (None when so few
         that they are scored exactly). Passages in ``allowed`` are live (they come from the store),
         so tombstones matter only for an unfiltered search."""
-        # Keyed by id: the entry holds the array, so no other array can take its id meanwhile.
+        # Keyed by id: an entry goes when its array does, before another array can take the id.
         cached = self._filters.pop(id(allowed), None)
         if cached is not None:
             self._filters[id(allowed)] = cached  # the most recent last
@@ -204,7 +208,8 @@ class VectorIndex:
         selector = position_selector(mask)
         if len(self._filters) >= FILTERS_KEPT:
             self._filters.pop(next(iter(self._filters)))  # the least recently used
-        self._filters[id(allowed)] = (allowed, (positions, selector))
+        key, filters = id(allowed), self._filters
+        filters[key] = (weakref.ref(allowed, lambda _: filters.pop(key, None)), (positions, selector))
         return positions, selector
 
 

@@ -221,6 +221,9 @@ def test_tombstones_and_filters_against_exact_search(kind_name, monkeypatch):
     assert np.array_equal(index.search(queries, 10, allowed)[1], found)
     others = live[live % 2 == 1]
     assert np.isin(index.search(queries, 10, others)[1], others).all()
+    kept = len(index._filters)
+    index.search(queries, 10, live[live % 5 != 0].copy())  # a one-off filter: gone with its array
+    assert len(index._filters) == kept
     monkeypatch.setattr(kind_class, "exact_filter_max", 10**6)
     allowed = allowed.copy()  # a new array: found anew, and now few enough to score exactly
     exact_allowed = (queries @ vectors[np.isin(keys, allowed)].T).argsort(axis=1)[:, ::-1][:, :10]
