@@ -64,8 +64,10 @@ def create_app(searcher: Searcher | None = None, settings: Settings | None = Non
     # In every process; only the one holding the queue's lock writes (embeddings/jobs.py).
     runner = JobRunner(queue, lambda write: carry_out(searcher.index, lane.encoder, write))
     app.extensions["job_runner"] = runner.start()
-    # In every process too; one compacts at a time (embeddings/compaction.py).
-    app.extensions["compaction"] = AutoCompaction(searcher.index).start()
+    # In every process too; one compacts at a time (embeddings/compaction.py). A sharded index's
+    # shards compact their own vectors (embeddings/shards.py).
+    if searcher.index.compacted_in_process:
+        app.extensions["compaction"] = AutoCompaction(searcher.index).start()
 
     @app.before_request
     def _body_limit() -> None:

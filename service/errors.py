@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from embeddings.corpus import DOC_ID_PATTERN, DOC_ID_RULE
 from embeddings.index import IndexBusyError
 from embeddings.search import NOT_BLANK
+from embeddings.shards import ShardUnavailableError
 from service.jsonio import json_response
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,13 @@ def register(app: Flask) -> None:
     def _index_busy(exc: IndexBusyError):
         response = error_response(503, "index_rebuilding", "the index is being rebuilt; retry this write shortly")
         response.headers["Retry-After"] = "30"
+        return response
+
+    @app.errorhandler(ShardUnavailableError)
+    def _shard_unavailable(exc: ShardUnavailableError):
+        log.error("shard unavailable: %s", exc)
+        response = error_response(503, "shard_unavailable", "a shard of the index did not answer; retry shortly")
+        response.headers["Retry-After"] = "5"
         return response
 
     @app.errorhandler(BusyError)
