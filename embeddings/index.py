@@ -647,7 +647,7 @@ class Index:
         with self.lock:
             info: dict = {
                 "kind": self.vectors.kind,
-                "snapshot": {"version": self.snapshot_version, "created": self.snapshot.get("created")},
+                "snapshot": {"version": self.snapshot["version"], "created": self.snapshot.get("created")},
                 "delta_passages": self.vectors.delta_size,
                 "deleted_not_compacted": self.vectors.tombstones,
                 # What made the snapshot, when compaction did: when, how long, what it folded in.

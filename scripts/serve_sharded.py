@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import signal
 import threading
 from pathlib import Path
@@ -30,8 +31,14 @@ def main() -> int:
         help="the Ray cluster to join: 'auto' (the one `ray start` made on this machine) or ray://HOST:PORT; "
         "default: start a local Ray instance",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="where the HTTP API listens (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8000, help="its port (default: %(default)s)")
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("HOST") or "127.0.0.1",
+        help="where the API listens (default: HOST or %(default)s)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("PORT") or 8000), help="its port (default: PORT or %(default)s)"
+    )
     args = parser.parse_args()
     if not 1 <= args.shards <= MAX_SHARDS:
         parser.error(f"--shards must be between 1 and {MAX_SHARDS}")

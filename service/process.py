@@ -9,11 +9,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+SERVE_COMMAND = (sys.executable, "-m", "service.front")  # make serve's; scripts/serve_sharded.py is the other
 
 
 def free_port() -> int:
@@ -26,14 +28,14 @@ class ServerProcess:
     """``make serve``'s command, with its own port, index and environment; ``proc`` leads a process
     group of its own (the launcher, nginx, gunicorn's master and workers), which ``stop`` signals."""
 
-    def __init__(self, index_dir: Path, log_path: Path, **env: str) -> None:
+    def __init__(self, index_dir: Path, log_path: Path, command: Sequence[str] = SERVE_COMMAND, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         full_env = os.environ | {"INDEX_DIR": str(index_dir), "HOST": "127.0.0.1", "PORT": str(self.port)} | env
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "service.front"],
+            list(command),
             cwd=ROOT,
             env=full_env,
             stdout=self._log,
