@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export INDEX_DIR HOST PORT
 
-.PHONY: setup serve test test-slow lint index clean browser front reliability bench
+.PHONY: setup serve serve-sharded test test-slow lint index clean browser front reliability bench
 
 setup: $(STAMP) $(MODEL) $(ONNX_MODEL) $(OPENVINO_MODEL)
 
@@ -41,6 +41,12 @@ index: setup
 # nginx in front of gunicorn (service/front.py): slow and idle clients hold no thread of the service.
 serve: index front
 	$(BIN)/python -m service.front
+
+# The index's vectors split over SHARDS shards on Ray Serve, a local Ray instance unless RAY_ADDRESS
+# names a cluster (README, "Sharded serving"); the same API on HOST:PORT.
+SHARDS ?= 2
+serve-sharded: index
+	$(BIN)/python scripts/serve_sharded.py --shards $(SHARDS)
 
 # Debian's nginx for the front; without it `make serve` runs gunicorn alone and says so.
 front:

@@ -24,6 +24,7 @@ import fcntl
 import hashlib
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,6 +43,11 @@ MAX_SHARDS = 256
 # A shard folds its delta into a new snapshot when it holds this many passages (or tombstones).
 SHARD_DELTA_PASSAGES = 50_000
 SETS = ("passages", "articles")
+# The nearest articles a passage search asks every shard for as well (the default mode's
+# embeddings.search.ARTICLE_DEPTH, which it asks next with the same vector), and how many
+# queries' answers are kept for it.
+ARTICLE_PREFETCH = 10
+PREFETCH_KEPT = 256
 FilterSpec = tuple[Sequence[str] | None, Sequence[str] | None, tuple[str | None, str | None]]
 
 
@@ -194,24 +200,22 @@ class Shard:
         k: int,
         allowed: FilterSpec | np.ndarray | None,
         effort: Effort | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
+        articles: int = 0,
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """The top ``k`` (cosines, keys) of this shard's set ``name`` for each query, among
         ``allowed``: keys, or the filter's description (languages, documents, dates), which the
-        shard turns into keys itself (and keeps, as every process does, until the next write)."""
+        shard turns into keys itself (and keeps, as every process does, until the next write).
+        With ``articles``, also the nearest ``articles`` article vectors of each query, unfiltered
+        (what the default mode asks next with the same vector: one round trip instead of two)."""
         with self.index.lock:
             self.index.refresh()
             if isinstance(allowed, tuple):
                 allowed = self.index.filter_keys(*allowed)
-            answer = self._set(name).search(queries, k, allowed, effort)
+            scores, keys = self._set(name).search(queries, k, allowed, effort)
+            nearest = self.index.articles.search(queries, articles) if articles else None
         if self.index.compaction_due():  # in the background: this shard answers meanwhile
             threading.Thread(target=self.index.compact, name="shard-compaction", daemon=True).start()
-        return answer
-
-    def reconstruct(self, name: str, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(held keys, their vectors): those of ``keys`` this shard holds, in the order given."""
-        with self.index.lock:
-            self.index.refresh()
-            return self._set(name).reconstruct_batch(keys)
+        return scores, keys, nearest
 
     def info(self) -> dict:
         with self.index.lock:
@@ -292,33 +296,45 @@ class ShardedVectors:
         self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None, effort: Effort | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.name == "articles" and allowed is None:
+            known = self._index.prefetched(queries, k)
+            if known is not None:
+                return known
         spec = getattr(allowed, "spec", None)
         sent = spec if spec is not None else (None if allowed is None else np.asarray(allowed))
-        pending = [shard.call("search", self.name, queries, k, sent, effort) for shard in self.shards]
+        prefetch = self._index.article_prefetch if self.name == "passages" else 0
+        pending = [shard.call("search", self.name, queries, k, sent, effort, prefetch) for shard in self.shards]
         answers = [p.result() for p in pending]
-        scores = np.concatenate([np.asarray(a[0], dtype=np.float32).reshape(len(queries), -1) for a in answers], 1)
-        keys = np.concatenate([np.asarray(a[1], dtype=np.int64).reshape(len(queries), -1) for a in answers], 1)
-        ranked = np.where(keys >= 0, scores, -np.inf)
-        order = np.lexsort((keys, -ranked), axis=1)[:, : min(k, keys.shape[1])]  # ties: by key
-        top_scores, top_keys = np.take_along_axis(scores, order, 1), np.take_along_axis(keys, order, 1)
-        missing = ~np.isfinite(np.take_along_axis(ranked, order, 1))
-        return np.where(missing, -1, top_scores).astype(np.float32), np.where(missing, -1, top_keys)
+        if prefetch:
+            self._index.keep_prefetched(queries, _merged([a[2] for a in answers], prefetch, len(queries)))
+        return _merged([a[:2] for a in answers], k, len(queries))
 
     def reconstruct_batch(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(held keys, their vectors), in the order given: read from the store, which holds every
+        vector the shards were made from (a round trip to every shard per call cost more)."""
         keys = np.asarray(keys, dtype=np.int64)
-        pending = [shard.call("reconstruct", self.name, keys) for shard in self.shards]
-        found: dict[int, np.ndarray] = {}
-        for p in pending:
-            held, vectors = p.result()
-            found.update(zip(np.asarray(held).tolist(), np.asarray(vectors, dtype=np.float32), strict=True))
-        kept = [key for key in keys.tolist() if key in found]
-        if not kept:
-            return np.empty(0, np.int64), np.empty((0, self._index.identity.dimension), np.float32)
-        return np.asarray(kept, np.int64), np.stack([found[key] for key in kept])
+        store = self._index.store
+        read = store.vectors_by_key if self.name == "passages" else store.article_vectors
+        held, vectors = read(keys.tolist())
+        row = {key: i for i, key in enumerate(held.tolist())}
+        kept = [key for key in keys.tolist() if key in row]
+        return np.asarray(kept, dtype=np.int64), vectors[[row[key] for key in kept]]
 
     def reconstruct(self, key: int) -> np.ndarray | None:
         held, vectors = self.reconstruct_batch(np.asarray([key], dtype=np.int64))
         return vectors[0] if len(held) else None
+
+
+def _merged(answers: Sequence[tuple[np.ndarray, np.ndarray]], k: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The shards' (scores, keys) answers for ``rows`` queries as one: the best ``k`` of each row,
+    equal scores by key, missing places (key -1) last."""
+    scores = np.concatenate([np.asarray(a[0], dtype=np.float32).reshape(rows, -1) for a in answers], 1)
+    keys = np.concatenate([np.asarray(a[1], dtype=np.int64).reshape(rows, -1) for a in answers], 1)
+    ranked = np.where(keys >= 0, scores, -np.inf)
+    order = np.lexsort((keys, -ranked), axis=1)[:, : min(k, keys.shape[1])]
+    top_scores, top_keys = np.take_along_axis(scores, order, 1), np.take_along_axis(keys, order, 1)
+    missing = ~np.isfinite(np.take_along_axis(ranked, order, 1))
+    return np.where(missing, -1, top_scores).astype(np.float32), np.where(missing, -1, top_keys)
 
 
 class ShardedIndex(Index):
@@ -329,12 +345,38 @@ class ShardedIndex(Index):
     compacted_in_process = False  # each shard compacts its own vectors
 
     def __init__(
-        self, index_dir: Path, identity: ModelIdentity, shards: Sequence[ShardHandle], effort: Effort | None = None
+        self,
+        index_dir: Path,
+        identity: ModelIdentity,
+        shards: Sequence[ShardHandle],
+        effort: Effort | None = None,
+        article_prefetch: int = ARTICLE_PREFETCH,
     ) -> None:
         if not shards:
             raise ValueError("a sharded index needs at least one shard")
         self.shards = list(shards)
+        self.article_prefetch = article_prefetch
+        self._prefetched: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._prefetched_lock = threading.Lock()
         super().__init__(index_dir, identity, effort)
+
+    def keep_prefetched(self, queries: np.ndarray, nearest: tuple[np.ndarray, np.ndarray]) -> None:
+        """Keep the nearest articles the shards sent with a passage search, by query vector."""
+        with self._prefetched_lock:
+            for row, scores, keys in zip(queries, *nearest, strict=True):
+                self._prefetched[row.tobytes()] = (scores, keys)
+                self._prefetched.move_to_end(row.tobytes())
+            while len(self._prefetched) > PREFETCH_KEPT:
+                self._prefetched.popitem(last=False)
+
+    def prefetched(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The nearest ``k`` articles of each query, when kept for every one of them; taken once,
+        so that an answer never outlives the search it came with (a write may follow)."""
+        with self._prefetched_lock:
+            kept = [self._prefetched.pop(row.tobytes(), None) for row in queries]
+        if any(answer is None or answer[1].shape[0] < k for answer in kept):
+            return None
+        return np.stack([a[0][:k] for a in kept]), np.stack([a[1][:k] for a in kept])
 
     def _load_vectors(self) -> None:
         with self.store.reading():

@@ -14,12 +14,13 @@ import argparse
 import shlex
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from embeddings.benchmark import DEFAULT_EVAL_DIR, SECTIONS, BenchOptions, run
 from embeddings.benchmark.figures import format_table, write_json
 from embeddings.cli import run as run_script
-from service.process import ServerProcess
+from service.process import SHARDED_COMMAND, ServerProcess
 from service.validation import MAX_BATCH_CHARS
 
 
@@ -71,6 +72,7 @@ def main() -> int:
         docs=args.docs,
         workdir=args.workdir,
         launch_server=ServerProcess,  # the library never imports the service: the script hands it in
+        launch_sharded=partial(ServerProcess, command=SHARDED_COMMAND),
         batch_chars=MAX_BATCH_CHARS,
     )
     started = time.perf_counter()

@@ -28,8 +28,9 @@ def main() -> int:
     parser.add_argument("--shards", type=int, default=2, help="how many shards (default: %(default)s)")
     parser.add_argument(
         "--address",
+        default=os.environ.get("RAY_ADDRESS") or None,
         help="the Ray cluster to join: 'auto' (the one `ray start` made on this machine) or ray://HOST:PORT; "
-        "default: start a local Ray instance",
+        "default: RAY_ADDRESS, or else a local Ray instance started here (and stopped at the end)",
     )
     parser.add_argument(
         "--host",

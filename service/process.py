@@ -15,7 +15,8 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVE_COMMAND = (sys.executable, "-m", "service.front")  # make serve's; scripts/serve_sharded.py is the other
+SERVE_COMMAND = (sys.executable, "-m", "service.front")  # make serve's
+SHARDED_COMMAND = (sys.executable, str(ROOT / "scripts" / "serve_sharded.py"), "--shards", "2")  # make serve-sharded's
 
 
 def free_port() -> int:

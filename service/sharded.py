@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from ray import serve
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
+from ray.serve.schema import LoggingConfig
 
 from embeddings.ann import Effort
 from embeddings.config import Settings
@@ -28,6 +29,9 @@ FRONT_THREADS = 16  # requests the front answers at once (its WSGI threads)
 # A replica that fails its health check this often in a row is replaced (Ray Serve's defaults are 10 s and 30 s).
 HEALTH_CHECK_PERIOD_S = 2.0
 HEALTH_CHECK_TIMEOUT_S = 10.0
+# Ray Serve's line per call (a shard answers several per query): the front's own JSON access log
+# (service/observability.py) records every request already.
+QUIET = LoggingConfig(enable_access_log=False)
 GRACEFUL_SHUTDOWN_S = 5.0  # at stop, a replica past this is killed (Ray Serve's default: 20 s)
 
 
@@ -36,6 +40,7 @@ GRACEFUL_SHUTDOWN_S = 5.0  # at stop, a replica past this is killed (Ray Serve's
     health_check_period_s=HEALTH_CHECK_PERIOD_S,
     health_check_timeout_s=HEALTH_CHECK_TIMEOUT_S,
     graceful_shutdown_timeout_s=GRACEFUL_SHUTDOWN_S,
+    logging_config=QUIET,
 )
 class VectorShard:
     """One shard replica: the vectors of the documents it owns, searched on request."""
@@ -45,9 +50,6 @@ class VectorShard:
 
     def search(self, *args: object) -> tuple[np.ndarray, np.ndarray]:
         return self.shard.search(*args)  # type: ignore[arg-type]
-
-    def reconstruct(self, *args: object) -> tuple[np.ndarray, np.ndarray]:
-        return self.shard.reconstruct(*args)  # type: ignore[arg-type]
 
     def info(self) -> dict:
         return self.shard.info()
@@ -74,7 +76,9 @@ class RayShard:
         return _ShardAnswer(self.shard, getattr(self.handle, method).remote(*args))
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0}, graceful_shutdown_timeout_s=GRACEFUL_SHUTDOWN_S)
+@serve.deployment(
+    ray_actor_options={"num_cpus": 0}, graceful_shutdown_timeout_s=GRACEFUL_SHUTDOWN_S, logging_config=QUIET
+)
 @serve.ingress()
 class SearchFront:
     """The front replica: the model, the store, and the service's Flask app over the shards."""

@@ -34,6 +34,9 @@ ROWS = [
     "search p99 during compaction ÷ idle",
     "errors during compaction",
     "acknowledged writes lost",
+    "GET /v1/search, 2 shards (Ray Serve) median ÷ bare torch encode",
+    "GET /v1/search, 2 shards p99 ÷ bare torch encode median",
+    "GET /v1/search, 2 shards ÷ one index (make serve), median",
 ]
 INT8_ROWS = [
     "passages/s {} ÷ torch float32 (bare)",

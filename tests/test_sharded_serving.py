@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 
 import numpy as np
@@ -19,12 +18,12 @@ from embeddings.evaluation import devtest_articles
 from embeddings.index import build
 from embeddings.search import Searcher
 from embeddings.shards import shard_of
-from service.process import ROOT, ServerProcess
+from service.process import SHARDED_COMMAND, ServerProcess
 from tests.conftest import MINSK_RU_BODY, WRITE_AUTH, WRITE_KEY
 
 pytest.importorskip("ray.serve")
 
-SHARDS = 2
+SHARDS = int(SHARDED_COMMAND[-1])
 RESTART_LIMIT_S = 90  # measured: README, "Sharded serving"
 FILTERS = ({}, {"lang": "ru"}, {"lang": "kk", "mode": "dense"}, {"group": "article"})
 
@@ -43,8 +42,8 @@ def one_index(flores_index, encoder) -> Searcher:
 
 @pytest.fixture(scope="module")
 def server(flores_index):
-    command = (sys.executable, str(ROOT / "scripts" / "serve_sharded.py"), "--shards", str(SHARDS))
-    server = ServerProcess(flores_index, flores_index.parent / "server.log", command, RETRIEVAL_API_KEY=WRITE_KEY)
+    log = flores_index.parent / "server.log"
+    server = ServerProcess(flores_index, log, SHARDED_COMMAND, RETRIEVAL_API_KEY=WRITE_KEY)
     yield server.wait_ready(timeout=240)
     server.stop()
 

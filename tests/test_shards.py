@@ -133,3 +133,21 @@ def test_a_shard_that_does_not_answer_is_a_clear_503(index_copy, encoder):
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "shard_unavailable"
     assert response.headers["Retry-After"] == "5"
+
+
+class _Counting(LocalShard):
+    def __init__(self, shard: Shard) -> None:
+        super().__init__(shard)
+        self.calls: list[str] = []
+
+    def call(self, method: str, *args: object):
+        self.calls.append(method)
+        return super().call(method, *args)
+
+
+def test_a_default_query_asks_each_shard_once(index_copy, encoder, shards, one):
+    counting = [_Counting(s) for s in shards]
+    searcher = Searcher(ShardedIndex(index_copy, encoder.identity, counting), encoder)
+    query = "встреча депутатов в Минске"
+    _same(_answers(one, query), _answers(searcher, query))  # the articles come with the passages
+    assert [c.calls for c in counting] == [["search"]] * SHARDS

@@ -22,6 +22,8 @@ Sections, one module each; :func:`run` runs the chosen ones and returns plain da
 - ``workers`` (:mod:`.workers`) the service over N such passages written as a real generation
               (:mod:`.synthetic`): first answer after start, two workers' memory ÷ one's,
               compaction under a load of searches and writes.
+- ``sharded`` (:mod:`.sharded`) ``GET /v1/search`` on the sharded service (2 shards on Ray
+              Serve) beside the single-machine service over the same index, ÷ a bare encode.
 
 Around them: :mod:`.inputs` (documents, queries, texts), :mod:`.baseline` (the bare model),
 :mod:`.peer` (txtai), :mod:`.context` (what the sections share), :mod:`.figures` (figures, the
@@ -47,6 +49,7 @@ from embeddings.benchmark.peer import txtai_peer_factory
 from embeddings.benchmark.quality import bench_quality
 from embeddings.benchmark.query import ServerLauncher, bench_query
 from embeddings.benchmark.scale import bench_scale, real_vectors
+from embeddings.benchmark.sharded import bench_sharded
 from embeddings.benchmark.workers import bench_workers
 from embeddings.encoders import (
     BACKENDS,
@@ -60,7 +63,7 @@ from embeddings.encoders import (
 
 __all__ = ["DEFAULT_EVAL_DIR", "SECTIONS", "BenchOptions", "BenchResult", "ServerLauncher", "run"]
 
-SECTIONS = ("build", "query", "encoder", "quality", "scale", "workers")
+SECTIONS = ("build", "query", "encoder", "quality", "scale", "workers", "sharded")
 QUICK_ROUNDS = 2
 QUICK_DOCUMENTS = 3  # FLORES articles, each in kk and ru
 QUICK_SCALE_VECTORS = 20_000
@@ -81,6 +84,8 @@ class BenchOptions:
     # Starts the service for the HTTP rows (scripts/bench.py: service.process.ServerProcess);
     # None leaves them out.
     launch_server: ServerLauncher | None = None
+    # Starts the sharded service (scripts/serve_sharded.py) for the sharded rows; None leaves them out.
+    launch_sharded: ServerLauncher | None = None
     # The service's limit on one batch's query characters (service.validation.MAX_BATCH_CHARS,
     # handed in like the launcher): the batch-load rows send the largest batch it accepts.
     batch_chars: int | None = None
@@ -157,6 +162,11 @@ def run(options: BenchOptions, log: Callable[[str], None] = print) -> BenchResul
                 log(f"note: the workers rows need a server launcher and the {DEFAULT_BACKEND} model; left out")
             else:
                 bench_workers(ctx, served, real, total, options.launch_server, options.quick, log)
+        if "sharded" in options.sections:
+            if options.launch_server is None or options.launch_sharded is None:
+                log("note: the sharded rows need both server launchers; left out")
+            else:
+                bench_sharded(ctx, options.launch_server, options.launch_sharded)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result.details["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -59,7 +59,7 @@ class ServerLauncher(Protocol):
 
 
 @contextmanager
-def _http_server(
+def http_server(
     launch_server: ServerLauncher, index_dir: Path, log_path: Path, backend: str
 ) -> Iterator[RunningServer]:
     """The service started with ``backend``, ready, stopped afterwards."""
@@ -71,7 +71,7 @@ def _http_server(
         server.stop()
 
 
-def _http_search(session, url: str) -> Callable[[str], None]:
+def http_search(session, url: str) -> Callable[[str], None]:
     """``GET /v1/search`` for one query, over ``session``'s keep-alive connection."""
 
     def search(query: str) -> None:
@@ -101,7 +101,7 @@ def _batch_load(url: str, queries: Sequence[str], batch: list[dict]) -> dict[str
             raise RuntimeError(f"POST /v1/search/batch answered {response.status_code}: {response.text[:300]}")
 
     def search_median(session) -> float:
-        search = _http_search(session, url)
+        search = http_search(session, url)
         seconds = []
         for query in queries[:LOAD_SAMPLES]:
             started = time.perf_counter()
@@ -156,7 +156,7 @@ def _older_half(documents: Sequence[Document]) -> dict[str, str]:
     return {"date_from": days[0], "date_to": days[len(days) // 2]} if days else {}
 
 
-def _p99(seconds: np.ndarray) -> float:
+def p99(seconds: np.ndarray) -> float:
     return float(np.percentile(seconds, 99))
 
 
@@ -184,8 +184,8 @@ def bench_query(
             # The server as `make serve` runs it: the default backend (torch when it is not prepared).
             served = DEFAULT_BACKEND if DEFAULT_BACKEND in searchers else "torch"
             served_index = ctx.workdir / f"query-index-{served}"
-            server = cleanup.enter_context(_http_server(launch_server, served_index, log_path, served))
-            contenders["http"] = _http_search(cleanup.enter_context(requests.Session()), server.url)
+            server = cleanup.enter_context(http_server(launch_server, served_index, log_path, served))
+            contenders["http"] = http_search(cleanup.enter_context(requests.Session()), server.url)
         contenders["inproc_torch"] = partial(searchers["torch"].search, k=K, mode="dense")
         # News search as the page asks it, on the served backend: one result per article, and a
         # date range that keeps the older half of the dated documents.
@@ -232,7 +232,7 @@ def bench_query(
             Figure(
                 "query",
                 "GET /v1/search p99 ÷ bare torch encode median",
-                *timings.ratio("http", "bare", _p99),
+                *timings.ratio("http", "bare", p99),
                 target="≤ 1.5",
             )
         )
@@ -311,5 +311,5 @@ def bench_query(
     result.details["query"] = {
         "queries": len(ctx.queries),
         "median_ms": {n: round(float(np.median(timings.pooled(n))) * 1000, 2) for n in timings.seconds},
-        "p99_ms": {n: round(_p99(timings.pooled(n)) * 1000, 2) for n in timings.seconds},
+        "p99_ms": {n: round(p99(timings.pooled(n)) * 1000, 2) for n in timings.seconds},
     }
