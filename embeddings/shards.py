@@ -364,7 +364,7 @@ class ShardedIndex(Index):
         """Keep the nearest articles the shards sent with a passage search, by query vector."""
         with self._prefetched_lock:
             for row, scores, keys in zip(queries, *nearest, strict=True):
-                self._prefetched[row.tobytes()] = (scores, keys)
+                self._prefetched[row.tobytes()] = (scores, keys)  # all there are, when fewer than asked
                 self._prefetched.move_to_end(row.tobytes())
             while len(self._prefetched) > PREFETCH_KEPT:
                 self._prefetched.popitem(last=False)
@@ -374,7 +374,7 @@ class ShardedIndex(Index):
         so that an answer never outlives the search it came with (a write may follow)."""
         with self._prefetched_lock:
             kept = [self._prefetched.pop(row.tobytes(), None) for row in queries]
-        if any(answer is None or answer[1].shape[0] < k for answer in kept):
+        if any(answer is None for answer in kept) or k > self.article_prefetch or len({a[1].size for a in kept}) > 1:
             return None
         return np.stack([a[0][:k] for a in kept]), np.stack([a[1][:k] for a in kept])
 
