@@ -483,21 +483,18 @@ class Index:
                 with self.store.reading():
                     version, latest = self.store.versions()
                     try:
-                        snapshot = self._snapshot(version)
+                        snapshot = snapshots.open_mapped(self.gen_dir, version)
                     except snapshots.SnapshotError:
                         if attempt < 2 and self.store.versions()[0] != version:
                             continue  # not ours: compacted twice meanwhile, read again
                         raise
-                    vectors = self._vector_index(snapshot.passages, self.kind, snapshot.record, self._recorded_faiss())
+                    vectors = self._vector_index(snapshot.passages, self.kind, snapshot.record, self.manifest["faiss"])
                     articles_kind = snapshots.articles_kind(snapshot.record)
                     articles = self._vector_index(snapshot.articles, articles_kind, snapshot.record)
                     live = self.store.live_keys()
-                    held = self._owned(live)
                     last = vectors.snapshot_max_key  # every later passage or article key is in the delta
-                    self._derive(vectors, held, last, self.store.vectors_by_key, snapshot.record)
-                    article_keys = self.store.article_keys()  # a document's first passage's key
-                    held_articles = article_keys[within(article_keys, held)]
-                    self._derive(articles, held_articles, last, self.store.article_vectors, snapshot.record)
+                    self._derive(vectors, live, last, self.store.vectors_by_key, snapshot.record)
+                    self._derive(articles, self.store.article_keys(), last, self.store.article_vectors, snapshot.record)
                 break
             except snapshots.SnapshotError as exc:
                 raise IndexDirError(str(exc)) from None
@@ -507,19 +504,6 @@ class Index:
         self.snapshot, self.snapshot_version, self.applied_version = snapshot.record, version, latest
         with self.lock:  # every passage's key: the unfiltered filter, read here already
             self._filter_cache, self._filter_cache_version = {(): live}, latest
-
-    def _snapshot(self, version: int) -> snapshots.Snapshot:
-        """The vector snapshot this process searches, the store's at ``version``."""
-        return snapshots.open_mapped(self.gen_dir, version)
-
-    def _recorded_faiss(self) -> dict | None:
-        """What the manifest says the passages' FAISS index is (None: not checked)."""
-        return self.manifest["faiss"]
-
-    def _owned(self, keys: np.ndarray) -> np.ndarray:
-        """Those of these passage keys whose vectors this process holds: all of them (a shard of a
-        sharded index holds its documents' alone: embeddings/shards.py)."""
-        return keys
 
     def _derive(
         self,
@@ -572,7 +556,7 @@ class Index:
                 self.vectors.remove(keys)
                 self.articles.remove(keys)  # those that are article keys
             else:
-                found, vectors = self.store.vectors_by_key(self._owned(keys))
+                found, vectors = self.store.vectors_by_key(keys)
                 if len(found):  # a passage added and removed since is absent: its removal follows
                     self.vectors.add(found, vectors)
                     self.articles.add(*self.store.article_vectors(found))
@@ -647,7 +631,7 @@ class Index:
         with self.lock:
             info: dict = {
                 "kind": self.vectors.kind,
-                "snapshot": {"version": self.snapshot["version"], "created": self.snapshot.get("created")},
+                "snapshot": {"version": self.snapshot_version, "created": self.snapshot.get("created")},
                 "delta_passages": self.vectors.delta_size,
                 "deleted_not_compacted": self.vectors.tombstones,
                 # What made the snapshot, when compaction did: when, how long, what it folded in.

@@ -202,6 +202,17 @@ class WriteTransaction:
         self._conn.execute("DELETE FROM changes WHERE version <= ?", (version,))
 
 
+LANG_DTYPE = "<U8"  # a language code in numpy arrays
+
+
+@dataclass
+class PassageFacts:
+    keys: np.ndarray  # ascending
+    doc_ids: list[str]
+    langs: np.ndarray
+    days: np.ndarray  # day numbers, -1 for an undated document
+
+
 def day_number(iso_date: str | None) -> int:
     """An ISO date as its proleptic Gregorian day number; -1 for none (an undated document), and
     for a day that does not exist, which a store written before dates were checked may hold."""
@@ -282,6 +293,21 @@ class Store:
         keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         days = np.fromiter((day_number(r[1]) for r in rows), dtype=np.int64, count=len(rows))
         return keys, days
+
+    def passage_facts(self, keys: Sequence[int] | None = None) -> PassageFacts:
+        """The document, language and day (as :meth:`passage_dates`) of every passage, or of those
+        of ``keys`` that exist, in key order: what a shard filters with (embeddings/shards.py)."""
+        sql = "SELECT p.key, p.doc_id, p.lang, d.date FROM passages p JOIN documents d ON d.id = p.doc_id"
+        if keys is None:
+            rows = self.conn().execute(sql + " ORDER BY p.key").fetchall()
+        else:
+            rows = sorted(self._keyed_rows(sql + " WHERE p.key IN ({keys})", keys))
+        return PassageFacts(
+            keys=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+            doc_ids=[r[1] for r in rows],
+            langs=np.asarray([r[2] for r in rows], dtype=LANG_DTYPE),
+            days=np.fromiter((day_number(r[3]) for r in rows), dtype=np.int64, count=len(rows)),
+        )
 
     def document_dates(self, keys: Sequence[int]) -> dict[int, str | None]:
         """The date of each of these passages' documents (None: undated)."""

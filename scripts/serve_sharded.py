@@ -1,7 +1,8 @@
 """Serve an index split into shards on Ray Serve: each shard a deployment holding the vectors of
 its documents, and a front that encodes each query once, asks every shard and merges their
 answers; the same HTTP API as `make serve`. A local Ray instance by default; --address joins a
-cluster (the index directory must then be on storage that every node reads at the same path)."""
+cluster (the index directory must then be on storage that every node reads at the same path: the
+shards read only their immutable snapshot files from it, the front alone reads the store)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from pathlib import Path
 from embeddings.cli import run
 from embeddings.config import Settings
 from embeddings.encoders import load_encoder
-from embeddings.index import IndexDirError, exists, stale_reason
-from embeddings.shards import MAX_SHARDS
+from embeddings.index import IndexDirError, current_generation_dir, exists, stale_reason
+from embeddings.shards import MAX_SHARDS, split
 
 
 def main() -> int:
@@ -50,6 +51,7 @@ def main() -> int:
     if reason:
         raise IndexDirError(f"{args.index}: cannot be served as it is: {reason}; re-index it first")
     del encoder  # the front replica loads its own
+    split(current_generation_dir(args.index), args.shards)  # here, where the store is: shards never read it
 
     import ray
     from ray import serve

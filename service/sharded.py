@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 from ray import serve
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 from ray.serve.schema import LoggingConfig
@@ -21,7 +20,7 @@ from embeddings.ann import Effort
 from embeddings.config import Settings
 from embeddings.encoders import load_encoder
 from embeddings.search import Searcher
-from embeddings.shards import Pending, Shard, ShardedIndex, ShardUnavailableError
+from embeddings.shards import CatchUp, Pending, Shard, ShardedIndex, ShardUnavailableError
 
 APP_NAME = "kazru-sharded"
 SHARD_ANSWER_TIMEOUT_S = 30.0  # a shard that takes longer is taken as down for this query
@@ -48,11 +47,14 @@ class VectorShard:
     def __init__(self, index_dir: str, shard: int, shards: int, effort: Effort) -> None:
         self.shard = Shard(Path(index_dir), shard, shards, effort)
 
-    def search(self, *args: object) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, *args: object) -> object:
         return self.shard.search(*args)  # type: ignore[arg-type]
 
-    def info(self) -> dict:
-        return self.shard.info()
+    def catch_up(self, update: CatchUp) -> int:
+        return self.shard.catch_up(update)
+
+    def info(self, *args: object) -> object:
+        return self.shard.info(*args)  # type: ignore[arg-type]
 
 
 class _ShardAnswer:

@@ -65,31 +65,45 @@ def _same(a: list[tuple], b: list[tuple]) -> None:
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
 def test_a_sharded_index_answers_as_one_index(one, sharded, mode):
     for query in QUERIES:
-        for options in ({}, {"langs": ["ru"]}, {"langs": ["kk"]}, {"doc_ids": [MINSK_KK]}, {"group": "article"}):
+        for options in (
+            {},
+            {"langs": ["ru"]},
+            {"langs": ["kk"]},
+            {"doc_ids": [MINSK_KK]},
+            {"date_from": "2026-02-01", "date_to": "2026-02-28"},
+            {"group": "article"},
+        ):
             _same(_answers(one, query, mode=mode, **options), _answers(sharded, query, mode=mode, **options))
 
 
-def test_each_document_lives_on_one_shard(shards, one):
+def _shard_info(searcher: Searcher) -> list[dict]:
+    return searcher.index.vector_info()["shards"]
+
+
+def test_each_document_lives_on_one_shard(sharded, shards, one):
+    sharded.search("Минск", 3)  # the shards open the split at their first call
     store = one.index.store
-    held = [s.index.vectors.live_keys() for s in shards]
+    held = [s.vectors.live_keys() for s in shards]
     assert sorted(np.concatenate(held).tolist()) == store.live_keys().tolist()  # every passage, once
     doc_of = store.passage_documents(store.live_keys().tolist())
     for i, keys in enumerate(held):
         assert {shard_of(doc_of[k], SHARDS) for k in keys.tolist()} <= {i}
-        assert set(shards[i].index.articles.live_keys().tolist()) <= set(keys.tolist())
-    assert sum(len(s.index.articles.live_keys()) for s in shards) == store.counts()[0]  # an article each
+        assert set(shards[i].articles.live_keys().tolist()) <= set(keys.tolist())
+        assert shards[i].facts.keys.tolist() == keys.tolist()  # what it filters with
+    assert sum(len(s.articles.live_keys()) for s in shards) == store.counts()[0]  # an article each
 
 
 def test_a_write_reaches_its_shard_and_the_next_query(sharded, shards, encoder):
     owner = shard_of(MINSK_RU.id, SHARDS)
     passages, _ = sharded.index.write_document(MINSK_RU, encoder)
-    assert [s.info()["delta_passages"] for s in shards] == [len(passages) if i == owner else 0 for i in range(SHARDS)]
+    deltas = [s["delta_passages"] for s in _shard_info(sharded)]
+    assert deltas == [len(passages) if i == owner else 0 for i in range(SHARDS)]
     top = sharded.search("Ерлан Қошанов Минскіде", 3, langs=["ru"]).results
     assert top and top[0].doc_id == MINSK_RU.id
 
     assert sharded.index.delete_document(MINSK_RU.id)
     assert all(r.doc_id != MINSK_RU.id for r in sharded.search("Ерлан Қошанов Минскіде", 10).results)
-    assert shards[owner].info()["delta_passages"] == 0
+    assert _shard_info(sharded)[owner]["delta_passages"] == 0
 
 
 def test_a_shard_folds_its_delta_into_a_snapshot_that_a_restart_opens(sharded, shards, encoder, index_copy):
@@ -98,15 +112,29 @@ def test_a_shard_folds_its_delta_into_a_snapshot_that_a_restart_opens(sharded, s
     before = _answers(sharded, "Ерлан Қошанов Минскіде", langs=["ru"])
     assert MINSK_RU.id in {row[0].split(":")[0] for row in before}
     version = shards[owner].compact()
-    assert version is not None and shards[owner].info()["delta_passages"] == 0
+    assert version is not None and _shard_info(sharded)[owner]["delta_passages"] == 0
     assert shards[owner].compact() is None  # nothing left to fold
     assert _answers(sharded, "Ерлан Қошанов Минскіде", langs=["ru"]) == before
 
     restarted = Shard(index_copy, owner, SHARDS)  # a replica started again opens the new snapshot
-    assert restarted.info()["snapshot"]["version"] == version and restarted.info()["delta_passages"] == 0
     handles = [LocalShard(restarted if i == owner else shard) for i, shard in enumerate(shards)]
     after_restart = Searcher(ShardedIndex(index_copy, encoder.identity, handles), encoder)
     assert _answers(after_restart, "Ерлан Қошанов Минскіде", langs=["ru"]) == before
+    info = _shard_info(after_restart)[owner]
+    assert info["snapshot"]["version"] == version and info["delta_passages"] == 0
+
+
+def test_a_restarted_shard_is_sent_what_came_after_its_snapshot(sharded, shards, encoder, index_copy, one):
+    sharded.search("Минск", 3)
+    owner = shard_of(MINSK_RU.id, SHARDS)
+    sharded.index.write_document(MINSK_RU, encoder)  # after the shard's snapshot, before its restart
+    handles = [LocalShard(Shard(index_copy, i, SHARDS)) for i in range(SHARDS)]
+    restarted = Searcher(ShardedIndex(index_copy, encoder.identity, handles), encoder)
+    for options in ({}, {"langs": ["ru"]}, {"date_from": "2026-02-01"}):
+        _same(
+            _answers(one, "Ерлан Қошанов Минскіде", **options), _answers(restarted, "Ерлан Қошанов Минскіде", **options)
+        )
+    assert handles[owner].shard.vectors.delta_size > 0
 
 
 def test_bad_shard_numbers_are_refused():
