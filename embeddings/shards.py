@@ -170,6 +170,8 @@ def split(gen_dir: Path, shards: int) -> None:
     its documents' vectors of the generation's current snapshot, with their languages and dates.
     Run where the store is (the front, or scripts/serve_sharded.py before it starts the shards)."""
     gen_dir = Path(gen_dir)
+    if all(snapshots.versions(shard_dir(gen_dir, shard, shards)) for shard in range(shards)):
+        return  # split already (every start of the front asks)
     manifest = read_manifest(gen_dir)
     store = Store(gen_dir / STORE, int(manifest["dimension"]))
     try:

@@ -37,6 +37,10 @@ ROWS = [
     "GET /v1/search, 2 shards (Ray Serve) median ÷ bare torch encode",
     "GET /v1/search, 2 shards p99 ÷ bare torch encode median",
     "GET /v1/search, 2 shards ÷ one index (make serve), median",
+    "2 shards: largest shard's PSS ÷ one worker's",
+    "2 shards: front's PSS ÷ one worker's",
+    "2 shards: search median ÷ one worker's",
+    "2 shards: first search answered after start",
 ]
 INT8_ROWS = [
     "passages/s {} ÷ torch float32 (bare)",

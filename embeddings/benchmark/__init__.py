@@ -151,7 +151,7 @@ def run(options: BenchOptions, log: Callable[[str], None] = print) -> BenchResul
             else:
                 log(f"note: no evaluation data at {options.eval_dir}; the quality rows are left out")
         total = QUICK_SCALE_VECTORS if options.quick else options.scale_n
-        if "scale" in options.sections or "workers" in options.sections:
+        if {"scale", "workers", "sharded"} & set(options.sections):
             real, query_vectors = real_vectors(ctx, Path(options.eval_dir), options.quick)
         if "scale" in options.sections:
             ivfpq_total = QUICK_SCALE_VECTORS if options.quick and options.ivfpq_n else options.ivfpq_n
@@ -166,7 +166,7 @@ def run(options: BenchOptions, log: Callable[[str], None] = print) -> BenchResul
             if options.launch_server is None or options.launch_sharded is None:
                 log("note: the sharded rows need both server launchers; left out")
             else:
-                bench_sharded(ctx, options.launch_server, options.launch_sharded)
+                bench_sharded(ctx, options.launch_server, options.launch_sharded, real, total, log)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result.details["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]

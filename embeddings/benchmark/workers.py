@@ -46,7 +46,7 @@ WRITE_TEXT = (
 )
 
 
-def _pss(pid: int) -> int:
+def pss(pid: int) -> int:
     """Proportional set size of ``pid`` in bytes: each shared page counted once over its sharers."""
     with open(f"/proc/{pid}/smaps_rollup") as fh:
         for line in fh:
@@ -74,7 +74,7 @@ def _search(session: requests.Session, url: str, query: str) -> tuple[int, float
     return status, time.perf_counter() - started
 
 
-def _first_answer(launch_server: ServerLauncher, index_dir: Path, log: Path, query: str, workers: int):
+def time_to_first_answer(launch_server: ServerLauncher, index_dir: Path, log: Path, query: str, workers: int):
     """The server started with ``workers`` workers, and the seconds from launch to its first search
     answered (model loaded, snapshot mapped, delta replayed)."""
     started = time.monotonic()
@@ -91,7 +91,7 @@ def _first_answer(launch_server: ServerLauncher, index_dir: Path, log: Path, que
     raise RuntimeError(f"the service over {index_dir} did not answer within {START_TIMEOUT:.0f} s")
 
 
-def _warm_workers(url: str, queries: list[str], workers: int, mapped_bytes: int) -> list[int]:
+def warm_workers(url: str, queries: list[str], workers: int, mapped_bytes: int) -> list[int]:
     """Search from many clients at once (an idle worker takes every request a lone client sends)
     until every worker has answered and read the whole snapshot (its resident set holds the
     mapped vectors); the workers' process ids."""
@@ -204,16 +204,16 @@ def bench_workers(
     mapped = total * served.identity.dimension * 4
     queries = list(ctx.queries)
 
-    server, first_answer = _first_answer(launch_server, index_dir, logs / "workers-1.log", queries[0], 1)
+    server, first_answer = time_to_first_answer(launch_server, index_dir, logs / "workers-1.log", queries[0], 1)
     try:
-        (pid,) = _warm_workers(server.url, queries, 1, mapped)
-        one, master_one = _pss(pid), _pss(_parent(pid))
+        (pid,) = warm_workers(server.url, queries, 1, mapped)
+        one, master_one = pss(pid), pss(_parent(pid))
     finally:
         server.stop()
-    server, first_answer_two = _first_answer(launch_server, index_dir, logs / "workers-2.log", queries[0], 2)
+    server, first_answer_two = time_to_first_answer(launch_server, index_dir, logs / "workers-2.log", queries[0], 2)
     try:
-        pids = _warm_workers(server.url, queries, 2, mapped)
-        two, master_two = sum(_pss(p) for p in pids), _pss(_parent(pids[0]))
+        pids = warm_workers(server.url, queries, 2, mapped)
+        two, master_two = sum(pss(p) for p in pids), pss(_parent(pids[0]))
         with requests.Session() as session:
             idle = np.asarray([_search(session, server.url, q)[1] for q in (queries * 4)[:SEARCHES]])
         with _Load(server.url, queries) as load:
