@@ -601,9 +601,7 @@ class Index:
         """The keys of the passages whose document is dated within [date_from, date_to] (ISO dates,
         either end open), in key order; an undated document is outside every range."""
         keys, days = self._cached("dates", self.store.passage_dates)
-        low = store_mod.day_number(date_from) if date_from else 0
-        high = store_mod.day_number(date_to) if date_to else np.iinfo(np.int64).max
-        return keys[(days >= max(low, 0)) & (days <= high)]
+        return keys[store_mod.days_within(days, date_from, date_to)]
 
     def filter_keys(
         self,

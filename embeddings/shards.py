@@ -41,7 +41,7 @@ from embeddings.ann import Effort, build_faiss_index, flat_view, kind
 from embeddings.articles import index_kind as article_index_kind
 from embeddings.encoders import ModelIdentity
 from embeddings.index import CURRENT, STORE, Index, IndexDirError, read_manifest
-from embeddings.store import LANG_DTYPE, PassageFacts, Store, day_number
+from embeddings.store import LANG_DTYPE, PassageFacts, Store, days_within
 from embeddings.vector_index import VectorIndex, within
 
 SHARDS_DIR = "shards"  # in a generation's folder: one folder of snapshots per shard
@@ -116,9 +116,7 @@ class Facts:
         """The keys in ``langs`` (all, when empty) and dated within ``dates`` (as Index.date_keys)."""
         keep = np.isin(self.langs, list(langs)) if langs else np.ones(len(self.keys), dtype=bool)
         if any(dates):
-            low = day_number(dates[0]) if dates[0] else 0
-            high = day_number(dates[1]) if dates[1] else np.iinfo(np.int64).max
-            keep &= (self.days >= max(low, 0)) & (self.days <= high)
+            keep &= days_within(self.days, *dates)
         return self.keys[keep]
 
     def save(self, path: Path) -> None:

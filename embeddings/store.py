@@ -213,6 +213,14 @@ class PassageFacts:
     days: np.ndarray  # day numbers, -1 for an undated document
 
 
+def days_within(days: np.ndarray, date_from: str | None, date_to: str | None) -> np.ndarray:
+    """Which of these day numbers fall within [date_from, date_to] (ISO dates, either end open);
+    an undated one (-1) is outside every range."""
+    low = day_number(date_from) if date_from else 0
+    high = day_number(date_to) if date_to else np.iinfo(np.int64).max
+    return (days >= max(low, 0)) & (days <= high)
+
+
 def day_number(iso_date: str | None) -> int:
     """An ISO date as its proleptic Gregorian day number; -1 for none (an undated document), and
     for a day that does not exist, which a store written before dates were checked may hold."""
