@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import os
 import threading
 from collections import OrderedDict
@@ -103,14 +104,13 @@ class Facts:
 
     def with_changes(self, added: Facts, removed: np.ndarray) -> Facts:
         keys = np.concatenate([self.keys, added.keys])
-        order = np.argsort(keys, kind="stable")
-        out = Facts(
+        kept = ~within(keys, np.sort(np.asarray(removed, dtype=np.int64)))
+        order = np.flatnonzero(kept)[np.argsort(keys[kept], kind="stable")]
+        return Facts(
             keys[order],
             np.concatenate([self.langs, added.langs])[order],
             np.concatenate([self.days, added.days])[order],
         )
-        kept = ~within(out.keys, np.sort(np.asarray(removed, dtype=np.int64)))
-        return Facts(out.keys[kept], out.langs[kept], out.days[kept])
 
     def select(self, langs: Sequence[str], dates: tuple[str | None, str | None]) -> np.ndarray:
         """The keys in ``langs`` (all, when empty) and dated within ``dates`` (as Index.date_keys)."""
@@ -120,12 +120,10 @@ class Facts:
         return self.keys[keep]
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, keys=self.keys, langs=self.langs, days=self.days)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        """Written before its snapshot's record, like the snapshot's own files: never read unless whole."""
+        data = io.BytesIO()
+        np.savez(data, keys=self.keys, langs=self.langs, days=self.days)
+        snapshots.write_file(path, data.getvalue())
 
     @classmethod
     def load(cls, path: Path) -> Facts:
@@ -255,10 +253,6 @@ class Shard:
         if current.is_symlink() and snapshots.versions(shard_dir(current.resolve(), shard, shards)):
             self._open(os.readlink(current))  # else at the first call, once the front has split it
 
-    @property
-    def folder(self) -> Path:
-        return shard_dir(self.index_dir / self.generation, self.shard, self.shards)
-
     def _open(self, generation: str) -> None:
         """Open this shard's latest snapshot of ``generation``."""
         folder = shard_dir(self.index_dir / generation, self.shard, self.shards)
@@ -319,7 +313,8 @@ class Shard:
                 return behind
             scores, keys = self._set(name).search(queries, k, self._allowed(allowed), effort)
             nearest = self.articles.search(queries, articles) if articles else None
-        if max(self.vectors.delta_size, self.vectors.tombstones) >= SHARD_DELTA_PASSAGES:
+        due = max(self.vectors.delta_size, self.vectors.tombstones) >= SHARD_DELTA_PASSAGES
+        if due and not self._compacting.locked():
             threading.Thread(target=self.compact, name="shard-compaction", daemon=True).start()  # answers meanwhile
         return scores, keys, nearest
 
@@ -377,9 +372,8 @@ class Shard:
                 folder, version, self.record["kind"], sets, facts, self.shard, self.shards, compacted=folded
             )
             with self.lock:
-                if self.generation == generation and self.applied == version:
+                if self.generation == generation:  # what it was sent meanwhile, it is sent again
                     self._open(generation)
-                # else: it moved on meanwhile; it opens the new snapshot at its next start
             snapshots.remove_older(folder, keep_from=version)  # the older facts files with them
             return version
         finally:

@@ -26,8 +26,9 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``make serve``'s command, with its own port, index and environment; ``proc`` leads a process
-    group of its own (the launcher, nginx, gunicorn's master and workers), which ``stop`` signals."""
+    """A serving command (``make serve``'s unless told; ``SHARDED_COMMAND``: ``make serve-sharded``'s),
+    with its own port, index and environment; ``proc`` leads a process group of its own (the
+    launcher, nginx, gunicorn's master and workers; or Ray's), which ``stop`` signals."""
 
     def __init__(self, index_dir: Path, log_path: Path, command: Sequence[str] = SERVE_COMMAND, **env: str) -> None:
         self.port = free_port()

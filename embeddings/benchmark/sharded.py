@@ -8,7 +8,6 @@ search of each."""
 
 from __future__ import annotations
 
-import time
 from contextlib import ExitStack
 from functools import partial
 
@@ -21,7 +20,7 @@ from embeddings.benchmark.query import WARM_UP_QUERIES, ServerLauncher, http_sea
 from embeddings.benchmark.synthetic import PASSAGES_PER_DOCUMENT, write_synthetic_generation
 from embeddings.benchmark.timing import timed_rounds
 from embeddings.benchmark.vectors import VectorFaker
-from embeddings.benchmark.workers import pss, time_to_first_answer, warm_workers
+from embeddings.benchmark.workers import pss, time_to_first_answer, timed_search, warm_workers
 from embeddings.encoders import DEFAULT_BACKEND
 from embeddings.index import build
 
@@ -108,11 +107,10 @@ def _at_scale(
                     memory = {"front": pss(health["process"]), "largest shard": max(pss(p) for p in shards)}
                 else:
                     memory = {"worker": pss(warm_workers(server.url, queries, 1, mapped)[0])}
-                times = []
-                for query in queries:
-                    started = time.perf_counter()
-                    session.get(server.url + "/v1/search", params={"q": query}, timeout=120).raise_for_status()
-                    times.append(time.perf_counter() - started)
+                answers = [timed_search(session, server.url, query) for query in queries]
+                if any(status != 200 for status, _ in answers):
+                    raise RuntimeError(f"{label}: a search answered {[status for status, _ in answers]}")
+                times = [seconds for _, seconds in answers]
         finally:
             server.stop()
         figures[label] = {"first_answer_s": seconds, "pss": memory, "search_p50_s": float(np.median(times))}

@@ -68,7 +68,7 @@ def _rss(pid: int) -> int:
     return 0
 
 
-def _search(session: requests.Session, url: str, query: str) -> tuple[int, float]:
+def timed_search(session: requests.Session, url: str, query: str) -> tuple[int, float]:
     started = time.perf_counter()
     status = session.get(url + "/v1/search", params={"q": query, "k": 10}, timeout=120).status_code
     return status, time.perf_counter() - started
@@ -82,7 +82,7 @@ def time_to_first_answer(launch_server: ServerLauncher, index_dir: Path, log: Pa
     with requests.Session() as session:
         while time.monotonic() - started < START_TIMEOUT:
             try:
-                if _search(session, server.url, query)[0] == 200:
+                if timed_search(session, server.url, query)[0] == 200:
                     return server, time.monotonic() - started
             except requests.RequestException:
                 pass
@@ -141,7 +141,7 @@ class _Load:
         with requests.Session() as session:
             n = 0
             while not self._stop.is_set():
-                status, seconds = _search(session, self.url, self.queries[n % len(self.queries)])
+                status, seconds = timed_search(session, self.url, self.queries[n % len(self.queries)])
                 self.searches.append((time.monotonic(), seconds, status))
                 if status != 200:
                     self.errors.append(f"search: {status}")
@@ -215,7 +215,7 @@ def bench_workers(
         pids = warm_workers(server.url, queries, 2, mapped)
         two, master_two = sum(pss(p) for p in pids), pss(_parent(pids[0]))
         with requests.Session() as session:
-            idle = np.asarray([_search(session, server.url, q)[1] for q in (queries * 4)[:SEARCHES]])
+            idle = np.asarray([timed_search(session, server.url, q)[1] for q in (queries * 4)[:SEARCHES]])
         with _Load(server.url, queries) as load:
             time.sleep(2)
             add_synthetic_passages(index_dir, faker.draw(writes))
