@@ -34,6 +34,10 @@ ROWS = [
     "search p99 during compaction ÷ idle",
     "errors during compaction",
     "acknowledged writes lost",
+]
+# The sharded section starts Ray twice (about 2 minutes): its own smoke run, in `make test-slow`;
+# tests/test_sharded_serving.py checks sharded serving itself in `make test`.
+SHARDED_ROWS = [
     "GET /v1/search, 2 shards (Ray Serve) median ÷ bare torch encode",
     "GET /v1/search, 2 shards p99 ÷ bare torch encode median",
     "GET /v1/search, 2 shards ÷ one index (make serve), median",
@@ -50,21 +54,32 @@ INT8_ROWS = [
 PEER_ROWS = ["build (torch) ÷ txtai build", "query (torch, in-process) ÷ txtai search"]
 
 
-def test_bench_quick_prints_every_row(tmp_path):
-    from embeddings.encoders import prepared_backends
-
+def _quick_run(tmp_path: Path, sections: list[str], expected: list[str]) -> None:
+    """scripts/bench.py --quick over ``sections``: it succeeds, prints every ``expected`` row,
+    writes a report with a value for each figure and leaves the workdir as it found it."""
     out = tmp_path / "bench.json"
     workdir = tmp_path / "work"  # the run's indexes go in a folder of its own inside, removed after
     workdir.mkdir()
     (workdir / "keep.txt").write_text("someone else's file")
+    command = ["scripts/bench.py", "--quick", "--sections", ",".join(sections), "--out", str(out)]
     proc = subprocess.run(
-        [sys.executable, "scripts/bench.py", "--quick", "--out", str(out), "--workdir", str(workdir)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        [sys.executable, *command, "--workdir", str(workdir)], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    for row in expected:
+        assert row in proc.stdout, f"row {row!r} missing from:\n{proc.stdout}"
+    assert [p.name for p in workdir.iterdir()] == ["keep.txt"]
+    report = json.loads(out.read_text())
+    assert report["command"].startswith("scripts/bench.py --quick")
+    for figure in report["figures"]:
+        assert figure["value"] is not None
+        assert figure["met"] in (True, False, None)
+
+
+def test_bench_quick_prints_every_row(tmp_path):
+    from embeddings.benchmark import SECTIONS
+    from embeddings.encoders import prepared_backends
+
     expected = list(ROWS)
     for backend in prepared_backends():
         if backend != "torch":
@@ -75,14 +90,12 @@ def test_bench_quick_prints_every_row(tmp_path):
         expected += PEER_ROWS
     except ImportError:
         pass
-    for row in expected:
-        assert row in proc.stdout, f"row {row!r} missing from:\n{proc.stdout}"
-    assert [p.name for p in workdir.iterdir()] == ["keep.txt"]
-    report = json.loads(out.read_text())
-    assert report["command"].startswith("scripts/bench.py --quick")
-    for figure in report["figures"]:
-        assert figure["value"] is not None
-        assert figure["met"] in (True, False, None)
+    _quick_run(tmp_path, [section for section in SECTIONS if section != "sharded"], expected)
+
+
+@pytest.mark.slow
+def test_bench_quick_prints_every_sharded_row(tmp_path):
+    _quick_run(tmp_path, ["sharded"], SHARDED_ROWS)
 
 
 def test_bench_refuses_an_unknown_section():

@@ -42,7 +42,8 @@ def _run(encoder, call: tuple[str, list[str]]) -> np.ndarray:
     return np.asarray([encoder.token_count(texts[0])], dtype=np.float32)
 
 
-@pytest.mark.parametrize("backend", list(BACKENDS))
+# torch, no longer the default backend, takes 100 s here (its float32 model on 2 cores): `make test-slow`.
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=pytest.mark.slow) if b == "torch" else b for b in BACKENDS])
 def test_one_encoder_shared_by_threads_answers_as_it_does_alone(backend):
     if backend not in prepared_backends():
         pytest.skip(f"{backend} is not prepared (make setup makes it)")
