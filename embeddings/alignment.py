@@ -116,7 +116,7 @@ def related_passages(
 
     # A few more candidates than asked for: the margin may promote one from below the top k.
     n_fetch = min(max(2 * k, neighbours), len(target_keys))
-    with index.lock:  # FAISS must not change under a search (writes replay onto it)
+    with index.vectors_guard():  # FAISS must not change under a search (writes replay onto it)
         vector = index.vectors.reconstruct(int(passage_key))
         if vector is None:  # committed by another process after the refresh above: catch up once more
             index.refresh()
@@ -359,7 +359,7 @@ def document_margin(
 def _neighbour_means(index: Index, vectors: np.ndarray, among: np.ndarray, width: int) -> tuple[np.ndarray, ...]:
     """(cosines, keys, mean of the best ``neighbours``) of each row's ``width`` nearest passages
     among the keys ``among``; an approximate search may find fewer: the mean is over those found."""
-    with index.lock:
+    with index.vectors_guard():
         cos, keys = index.vectors.search(vectors, width, among)
     found = keys >= 0
     near = found[:, :DEFAULT_NEIGHBOURS]
@@ -424,7 +424,7 @@ def _stored(index: Index, keys: np.ndarray) -> np.ndarray | None:
     """The vectors of these passages, in order; None when the index does not hold them all, even
     after catching up with the store once (a document written or deleted meanwhile)."""
     for attempt in range(2):
-        with index.lock:
+        with index.vectors_guard():
             held, vectors = index.vectors.reconstruct_batch(keys)
         if len(held) == len(keys):
             return vectors

@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -562,6 +562,11 @@ class Index:
                     self.articles.add(*self.store.article_vectors(found))
             self.applied_version = changes[end - 1][0]
             pos = end
+
+    def vectors_guard(self) -> AbstractContextManager:
+        """Held around a search of the vectors: the changes that refresh() replays into this
+        process's vectors must not overlap one."""
+        return self.lock
 
     def refresh(self) -> None:
         """Catch up with writes made by any process, with compaction's new snapshot, and with a

@@ -480,7 +480,7 @@ class Searcher:
         cosine = dict(known)
         missing = np.asarray([key for key in keys if key not in cosine], dtype=np.int64)
         if len(missing):
-            with self.index.lock:
+            with self.index.vectors_guard():
                 held, stored = self.index.vectors.reconstruct_batch(missing)
             cosine |= zip(held.tolist(), (stored @ vector).tolist(), strict=True)
         kept = [key for key in keys if key in cosine]
@@ -500,7 +500,7 @@ class Searcher:
         for place, (key, _) in enumerate(lexical_hits):
             tier[key] = min(tier.get(key, place // CANDIDATE_DEPTH), place // CANDIDATE_DEPTH)
         if fusion.article_weight > 0:
-            with self.index.lock:
+            with self.index.vectors_guard():
                 nearest = article_vectors.nearest(self.index.articles, vector, ARTICLE_DEPTH)
             extra = store.article_passages(nearest.tolist())
             if plan.allowed is not None:
@@ -524,7 +524,7 @@ class Searcher:
         if fusion.article_weight > 0:
             article_of = [known[key][0] for key in keys]
             distinct = list(dict.fromkeys(article_of))
-            with self.index.lock:
+            with self.index.vectors_guard():
                 distinct_cosines = article_vectors.cosines(self.index.articles, vector, distinct)
             cosine_of = dict(zip(distinct, distinct_cosines.tolist(), strict=True))
             article_cosines = np.asarray([cosine_of[a] for a in article_of], dtype=np.float32)
@@ -553,7 +553,7 @@ class Searcher:
         Filters run inside the vector search (embeddings.vector_index), so a filter never costs
         recall the way over-fetching and dropping would.
         """
-        with self.index.lock:
+        with self.index.vectors_guard():
             scores, keys = self.index.vectors.search(np.stack(vectors), k, allowed, effort)
         return [
             [(int(key), float(score)) for score, key in zip(row_scores, row_keys, strict=True) if key >= 0]

@@ -31,6 +31,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -524,6 +525,11 @@ class ShardedIndex(Index):
     def _apply(self, changes: list[tuple[int, str, int]]) -> None:
         if changes:  # the shards are sent them when they ask (ask_shards)
             self.applied_version = changes[-1][0]
+
+    def vectors_guard(self) -> AbstractContextManager:
+        # Nothing to guard here: each shard holds its own vectors under its own lock, and a shard
+        # sent one catch-up twice takes it once. The front's searches wait on the shards together.
+        return nullcontext()
 
     def ask_shards(self, method: str, *args: object) -> list[Any]:
         """Every shard's answer to ``method(generation, version, *args)``, each first sent what it

@@ -4,6 +4,9 @@ compaction, and a shard that does not answer turned into a clear 503."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -179,3 +182,25 @@ def test_a_default_query_asks_each_shard_once(index_copy, encoder, shards, one):
     query = "встреча депутатов в Минске"
     _same(_answers(one, query), _answers(searcher, query))  # the articles come with the passages
     assert [c.calls for c in counting] == [["search"]] * SHARDS
+
+
+class _Meeting(LocalShard):
+    """A shard whose searches each wait until another search has reached it too."""
+
+    def __init__(self, shard: Shard, barrier: threading.Barrier) -> None:
+        super().__init__(shard)
+        self.barrier = barrier
+
+    def call(self, method: str, *args: object):
+        if method == "search":
+            self.barrier.wait()  # broken after its timeout when the other search cannot come
+        return super().call(method, *args)
+
+
+def test_the_front_waits_on_the_shards_for_several_searches_at_once(index_copy, encoder, shards, one):
+    barrier = threading.Barrier(2, timeout=20)
+    searcher = Searcher(ShardedIndex(index_copy, encoder.identity, [_Meeting(s, barrier) for s in shards]), encoder)
+    with ThreadPoolExecutor(2) as pool:  # the front's threads, as gunicorn's or a2wsgi's
+        answers = list(pool.map(lambda query: _answers(searcher, query), QUERIES[:2]))
+    for query, answer in zip(QUERIES[:2], answers, strict=True):
+        _same(_answers(one, query), answer)
