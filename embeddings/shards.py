@@ -104,13 +104,16 @@ class Facts:
         return cls(facts.keys[keep], facts.langs[keep], facts.days[keep])
 
     def with_changes(self, added: Facts, removed: np.ndarray) -> Facts:
-        keys = np.concatenate([self.keys, added.keys])
+        """These facts with ``added`` (a key held already is replaced: two catch-ups sent from one
+        version by searches at once overlap) and without ``removed``."""
+        held = ~within(self.keys, np.sort(added.keys))
+        keys = np.concatenate([self.keys[held], added.keys])
         kept = ~within(keys, np.sort(np.asarray(removed, dtype=np.int64)))
         order = np.flatnonzero(kept)[np.argsort(keys[kept], kind="stable")]
         return Facts(
             keys[order],
-            np.concatenate([self.langs, added.langs])[order],
-            np.concatenate([self.days, added.days])[order],
+            np.concatenate([self.langs[held], added.langs])[order],
+            np.concatenate([self.days[held], added.days])[order],
         )
 
     def select(self, langs: Sequence[str], dates: tuple[str | None, str | None]) -> np.ndarray:

@@ -204,3 +204,26 @@ def test_the_front_waits_on_the_shards_for_several_searches_at_once(index_copy, 
         answers = list(pool.map(lambda query: _answers(searcher, query), QUERIES[:2]))
     for query, answer in zip(QUERIES[:2], answers, strict=True):
         _same(_answers(one, query), answer)
+
+
+def test_two_catch_ups_from_one_base_leave_each_passage_once(sharded, shards, encoder, one):
+    from embeddings.corpus import make_document
+    from embeddings.shards import Behind
+
+    sharded.search("Минск", 3)  # the shards open the split
+    owner = shard_of(MINSK_RU.id, SHARDS)
+    shard = shards[owner]
+    base = Behind(shard.generation, shard.applied, shard.vectors.snapshot_max_key)
+    # Two searches at once found the shard behind at the same version; a write came between the
+    # catch-ups they sent, so the second holds the first's passages again.
+    sharded.index.write_document(MINSK_RU, encoder)
+    first = sharded.index._catch_up(owner, base)
+    doc_id = next(f"snow-{n}" for n in range(100) if shard_of(f"snow-{n}", SHARDS) == owner)
+    sharded.index.write_document(make_document(doc_id, "В Минске ожидается сильный снегопад.", lang="ru"), encoder)
+    second = sharded.index._catch_up(owner, base)
+    assert set(first.added.keys.tolist()) < set(second.added.keys.tolist())
+    shard.catch_up(first)
+    shard.catch_up(second)
+    assert shard.facts.keys.tolist() == shard.vectors.live_keys().tolist()  # once each, in order
+    for options in ({}, {"langs": ["ru"]}):
+        _same(_answers(one, "снегопад в Минске", **options), _answers(sharded, "снегопад в Минске", **options))
