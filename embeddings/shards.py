@@ -99,7 +99,8 @@ class Facts:
     days: np.ndarray
 
     @classmethod
-    def of(cls, facts: PassageFacts, keep: np.ndarray | None = None) -> Facts:
+    def of(cls, facts: PassageFacts | Facts, keep: np.ndarray | None = None) -> Facts:
+        """The facts of those passages ``keep`` marks (all, when None)."""
         keep = np.ones(len(facts.keys), dtype=bool) if keep is None else keep
         return cls(facts.keys[keep], facts.langs[keep], facts.days[keep])
 
@@ -206,8 +207,7 @@ def _write_split(
         vectors = flat_view(kind(set_kind).full_vectors(vector_set.index))[np.searchsorted(vector_set.keys, keys)]
         sets[name] = (keys, vectors)
     held = within(mine.keys, sets["passages"][0])  # those written since come with the first catch-up
-    snapshot_facts = Facts(mine.keys[held], mine.langs[held], mine.days[held])
-    _write_shard_snapshot(folder, generation.record["version"], passage_kind, sets, snapshot_facts, shard, shards)
+    _write_shard_snapshot(folder, generation.record["version"], passage_kind, sets, Facts.of(mine, held), shard, shards)
 
 
 def _write_shard_snapshot(
@@ -563,21 +563,14 @@ class ShardedIndex(Index):
             if behind.generation == self.gen_dir.name and behind.applied >= snapshot:
                 changes = self.store.changes_since(behind.applied)
                 added = self.store.passage_facts([key for _, op, key in changes if op == "add"])
+                facts = Facts.of(added, _owned(added, shard, n))
                 removed = np.asarray([key for _, op, key in changes if op == "remove"], dtype=np.int64)
                 live = None
             else:
                 everything = self.store.passage_facts()
                 mine = _owned(everything, shard, n)
+                facts = Facts.of(everything, mine & (everything.keys > behind.max_key))
                 live, removed = everything.keys[mine], np.empty(0, dtype=np.int64)
-                past = everything.keys > behind.max_key
-                added = PassageFacts(
-                    everything.keys[past],
-                    [d for d, keep in zip(everything.doc_ids, past.tolist(), strict=True) if keep],
-                    everything.langs[past],
-                    everything.days[past],
-                )
-            keep = _owned(added, shard, n)
-            facts = Facts.of(added, keep)
             held, vectors = self.store.vectors_by_key(facts.keys.tolist())
             if not np.array_equal(held, facts.keys):  # the same read: they cannot differ
                 raise IndexDirError(f"{self.gen_dir}: the store holds no vectors for some of its passages")
